@@ -1,0 +1,5 @@
+// Each part of the addon registers its functions here; addon.cpp is the export table.
+#pragma once
+#include <napi.h>
+
+void registerStream(Napi::Env env, Napi::Object exports);  // stream.cpp: encode/decode/validate ENTQ streams
