@@ -136,8 +136,11 @@ static inline int entq_decode_dot(const entq_info *in, const uint8_t *buf, const
     return ENTQ_OK;
 }
 
-/* Decodes every segment and checks it: the deep half of validation. */
+/* The deep half of validation: the checksum, then every segment decoded and
+ * checked (which also catches an encoder whose output does not decode). */
 static inline int entq_verify_payload(const entq_info *in, const uint8_t *buf, const entq_dtable *t, uint8_t *row_buf) {
+    int crc = entq_check_crc(buf, in->size);
+    if (crc != ENTQ_OK) return crc;
     for (uint32_t seg = 0; seg < in->n_seg; seg++) {
         entq_decoder d;
         entq_dec_init(in, buf, seg, &d);

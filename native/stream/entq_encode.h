@@ -120,7 +120,7 @@ static inline void entq_write_head(const entq_plan_t *pl, uint8_t *out) {
     entq_wr32(out + 16, pl->rows_per_seg);
     entq_wr32(out + 20, entq_f32_bits(pl->p.scale_base));
     entq_wr16(out + 24, (uint16_t)pl->n_sym);
-    /* bytes 28..31 (payload size) are written by entq_finish() */
+    /* payload size and checksum are written by entq_finish() */
     uint8_t *o = out + ENTQ_FIXED_HEADER_BYTES;
     if (pl->p.code_kind == ENTQ_CODES_CUSTOM)
         for (int i = 0; i < 256; i++, o += 2) entq_wr16(o, pl->p.codebook[i]);
@@ -178,7 +178,11 @@ static inline void entq_set_segment_end(const entq_plan_t *pl, uint8_t *out, uin
     entq_wr32(out + pl->head_bytes - 4 * (uint64_t)pl->n_seg + 4 * (uint64_t)seg, end);
 }
 
-static inline void entq_finish(uint8_t *out, uint32_t payload_bytes) { entq_wr32(out + 28, payload_bytes); }
+/* Completes the stream once every segment is written: payload size, checksum. */
+static inline void entq_finish(const entq_plan_t *pl, uint8_t *out, uint32_t payload_bytes) {
+    entq_wr32(out + 28, payload_bytes);
+    entq_wr32(out + ENTQ_CRC_OFFSET, entq_stream_crc(out, pl->head_bytes + payload_bytes));
+}
 
 /* One-thread encoder: out must hold entq_encode_bound(plan) bytes.
  * Returns ENTQ_OK and the stream's exact size in *size. */
@@ -192,7 +196,7 @@ static inline int entq_encode(const entq_plan_t *pl, const uint8_t *codes, uint8
         if (pos > UINT32_MAX) return ENTQ_ERR_TOO_LARGE;
         entq_set_segment_end(pl, out, seg, (uint32_t)pos);
     }
-    entq_finish(out, (uint32_t)pos);
+    entq_finish(pl, out, (uint32_t)pos);
     *size = pl->head_bytes + pos;
     return ENTQ_OK;
 }

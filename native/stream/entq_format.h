@@ -8,7 +8,7 @@
  *
  * Layout, all little-endian, offsets relative to the stream's first byte:
  *
- *   1. fixed header, 32 bytes
+ *   1. fixed header, 36 bytes
  *        0  u8[4] magic "ENTQ"
  *        4  u16   version (ENTQ_VERSION)
  *        6  u8    code kind (enum entq_code_kind)
@@ -20,6 +20,7 @@
  *       24  u16   n_sym: distinct symbols that occur, 1..256
  *       26  u16   reserved, 0
  *       28  u32   payload bytes (section 7)
+ *       32  u32   CRC-32C of the whole stream with these 4 bytes left out
  *   2. codebook, 256 x f16, only when code kind is ENTQ_CODES_CUSTOM
  *      (E4M3 and INT8 codebooks are implied by the kind)
  *   3. row scales, N x f16, finite and >= 0
@@ -50,6 +51,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "entq_crc32c.h"
+
 #if defined(__CUDACC__)
 #define ENTQ_HD __host__ __device__
 #else
@@ -58,7 +61,8 @@
 
 #define ENTQ_MAGIC "ENTQ"
 #define ENTQ_VERSION 1
-#define ENTQ_FIXED_HEADER_BYTES 32
+#define ENTQ_FIXED_HEADER_BYTES 36
+#define ENTQ_CRC_OFFSET 32
 #define ENTQ_LANES 32
 #define ENTQ_MIN_PROB_BITS 8
 #define ENTQ_MAX_PROB_BITS 14
@@ -87,7 +91,8 @@ enum entq_status {
     ENTQ_ERR_PAYLOAD,          /* a segment's words or final states are wrong */
     ENTQ_ERR_EMPTY,            /* a tensor with no elements */
     ENTQ_ERR_ARG,              /* bad argument to an encoder/decoder call */
-    ENTQ_ERR_TOO_LARGE         /* a count beyond what the format can index */
+    ENTQ_ERR_TOO_LARGE,        /* a count beyond what the format can index */
+    ENTQ_ERR_CHECKSUM          /* the CRC-32C does not match: bytes were altered */
 };
 
 static inline const char *entq_status_str(int status) {
@@ -107,6 +112,7 @@ static inline const char *entq_status_str(int status) {
     case ENTQ_ERR_EMPTY: return "tensor is empty (K or N is 0)";
     case ENTQ_ERR_ARG: return "invalid argument";
     case ENTQ_ERR_TOO_LARGE: return "tensor too large for the ENTQ format";
+    case ENTQ_ERR_CHECKSUM: return "checksum mismatch (stream bytes altered)";
     default: return "unknown ENTQ status";
     }
 }
@@ -354,6 +360,25 @@ static inline int entq_parse(const uint8_t *buf, uint64_t size, entq_info *in) {
     }
     if (prev != in->payload_bytes) return ENTQ_ERR_INDEX;
     return ENTQ_OK;
+}
+
+/* entq_parse() plus the shape the caller expects (a loader knows [K, N]). */
+static inline int entq_parse_shape(const uint8_t *buf, uint64_t size, uint32_t K, uint32_t N, entq_info *in) {
+    int st = entq_parse(buf, size, in);
+    if (st == ENTQ_OK && (in->K != K || in->N != N)) return ENTQ_ERR_SHAPE;
+    return st;
+}
+
+/* CRC-32C of the stream with the checksum field left out. */
+static inline uint32_t entq_stream_crc(const uint8_t *buf, uint64_t size) {
+    uint32_t crc = entq_crc32c(0, buf, ENTQ_CRC_OFFSET);
+    return entq_crc32c(crc, buf + ENTQ_FIXED_HEADER_BYTES, (size_t)(size - ENTQ_FIXED_HEADER_BYTES));
+}
+
+/* The checksum test: a pass over every byte, so loaders may choose when to pay it. */
+static inline int entq_check_crc(const uint8_t *buf, uint64_t size) {
+    if (size < ENTQ_FIXED_HEADER_BYTES) return ENTQ_ERR_TRUNCATED;
+    return entq_stream_crc(buf, size) == entq_rd32(buf + ENTQ_CRC_OFFSET) ? ENTQ_OK : ENTQ_ERR_CHECKSUM;
 }
 
 /* Start/end of segment `seg` as byte offsets into the stream. Valid after entq_parse. */
