@@ -136,6 +136,27 @@ static inline int entq_decode_dot(const entq_info *in, const uint8_t *buf, const
     return ENTQ_OK;
 }
 
+/* Writes the exact dequantised values of segments [seg0, seg1) to out:
+ * value = codebook[code] * (scale_base * row_scale), in f32. This defines the
+ * "dequantised reference" that kernels are compared against. */
+static inline int entq_decode_dequantize(const entq_info *in, const uint8_t *buf, const entq_dtable *t,
+                                         uint32_t seg0, uint32_t seg1, float *out, uint8_t *row_buf) {
+    if (seg0 > seg1 || seg1 > in->n_seg) return ENTQ_ERR_ARG;
+    for (uint32_t seg = seg0; seg < seg1; seg++) {
+        entq_decoder d;
+        entq_dec_init(in, buf, seg, &d);
+        uint32_t r0 = seg * in->rows_per_seg, rows = entq_segment_rows(in, seg);
+        for (uint32_t r = 0; r < rows; r++, out += in->K) {
+            entq_dec_run(t, &d, in->K, row_buf);
+            float s = entq_row_scale(in, buf, r0 + r);
+            for (uint32_t k = 0; k < in->K; k++) out[k] = t->value[row_buf[k]] * s;
+        }
+        int st = entq_dec_finish(&d);
+        if (st != ENTQ_OK) return st;
+    }
+    return ENTQ_OK;
+}
+
 /* The deep half of validation: the checksum, then every segment decoded and
  * checked (which also catches an encoder whose output does not decode). */
 static inline int entq_verify_payload(const entq_info *in, const uint8_t *buf, const entq_dtable *t, uint8_t *row_buf) {

@@ -1,0 +1,112 @@
+// The native boundary, typed in one place: every function the addon exports.
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** How the 8-bit codes map to values (the stream's codebook). */
+export enum CodeKind {
+    E4M3 = 0,
+    INT8 = 1,
+    Custom = 2
+}
+
+export interface NativeEncodeOptions {
+    codeKind: CodeKind;
+    /** > 0; effective row scale = scaleBase * f16(rowScales[r]) */
+    scaleBase: number;
+    /** N f16 bit patterns */
+    rowScales: Uint16Array;
+    /** 256 f16 bit patterns, only for CodeKind.Custom */
+    codebook?: Uint16Array;
+    /** target symbols per segment (0/undefined: the format's default) */
+    segmentSymbols?: number;
+    /** 0/undefined: the encoder picks the smallest stream */
+    probBits?: number;
+    /** 0/undefined: all cores */
+    threads?: number;
+}
+
+export interface NativeEncodeResult {
+    stream: Buffer;
+    probBits: number;
+    segments: number;
+    headBytes: number;
+    /** Shannon entropy of the codes, bits per code */
+    entropyBits: number;
+}
+
+export interface NativeStreamInfo {
+    version: number;
+    codeKind: CodeKind;
+    probBits: number;
+    K: number;
+    N: number;
+    rowsPerSegment: number;
+    segments: number;
+    symbols: number;
+    scaleBase: number;
+    bytes: number;
+    payloadBytes: number;
+    frequencies: { symbol: number; freq: number }[];
+}
+
+export interface NativeDecodeOptions {
+    /** refuse a stream whose shape differs */
+    K?: number;
+    N?: number;
+    threads?: number;
+}
+
+export interface NativeValidateOptions extends NativeDecodeOptions {
+    /** also check the checksum and decode every segment (default true) */
+    deep?: boolean;
+}
+
+export interface NativeValidateResult {
+    ok: boolean;
+    /** "ENTQ_OK" or "ENTQ_<PROBLEM>" */
+    code: string;
+    message: string;
+    segment?: number;
+    info?: NativeStreamInfo;
+}
+
+export interface NativeBinding {
+    formatVersion: number;
+    encode(codes: Uint8Array, K: number, N: number, options: NativeEncodeOptions): Promise<NativeEncodeResult>;
+    decode(stream: Uint8Array, options?: NativeDecodeOptions): Promise<{ codes: Buffer; info: NativeStreamInfo }>;
+    dequantize(stream: Uint8Array, options?: NativeDecodeOptions): Promise<{ values: Float32Array; info: NativeStreamInfo }>;
+    validate(stream: Uint8Array, options?: NativeValidateOptions): Promise<NativeValidateResult>;
+    streamInfo(stream: Uint8Array): NativeStreamInfo;
+}
+
+let binding: NativeBinding | undefined;
+
+/** The package root: the nearest folder above this file with our package.json (works from src/ and dist/). */
+export function packageRoot(): string {
+    let dir = dirname(fileURLToPath(import.meta.url));
+    while (!existsSync(join(dir, "CMakeLists.txt")) || !existsSync(join(dir, "package.json"))) {
+        const up = dirname(dir);
+        if (up === dir) throw new Error("entgguf: cannot find the package root above " + fileURLToPath(import.meta.url));
+        dir = up;
+    }
+    return dir;
+}
+
+/** The addon, loaded once; a failure names what was tried and what to do. */
+export function getNativeBinding(): NativeBinding {
+    if (binding) return binding;
+    const path = join(packageRoot(), "build", "Release", "entgguf_native.node");
+    try {
+        binding = createRequire(import.meta.url)(path) as NativeBinding;
+        return binding;
+    } catch (e) {
+        throw new Error(
+            `Could not load the entgguf native addon from ${path}: ${(e as Error).message}\n` +
+                "Possible solutions:\n" +
+                "  - run `npm install` (it builds the addon with cmake-js)\n" +
+                "  - or rebuild it alone: `npm run build:native` (needs cmake >= 3.18 and a C++17 compiler)"
+        );
+    }
+}
