@@ -3,6 +3,7 @@
 
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
     registerStream(env, exports);
+    registerQuant(env, exports);
     return exports;
 }
 

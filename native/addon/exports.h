@@ -3,3 +3,4 @@
 #include <napi.h>
 
 void registerStream(Napi::Env env, Napi::Object exports);  // stream.cpp: encode/decode/validate ENTQ streams
+void registerQuant(Napi::Env env, Napi::Object exports);   // quant.cpp: quantise tensors (entropy-optimised scales)
