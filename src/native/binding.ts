@@ -72,7 +72,82 @@ export interface NativeValidateResult {
     info?: NativeStreamInfo;
 }
 
-export interface NativeBinding {
+// ---- quant (native/addon/quant.cpp) ----
+
+/** How row scales are chosen (native enum entq_method). */
+export enum QuantMethod {
+    /** scale = row max / grid max: plain 8-bit, no optimisation */
+    Absmax = 0,
+    /** EntQuant's objective: relative L1 error + lambda * c * mean|q| */
+    L1 = 1,
+    /** entropy-constrained: relative MSE + lambda * bits/weight under the tensor's code distribution */
+    Ecq = 2
+}
+
+export interface NativeQuantizeOptions {
+    codeKind?: CodeKind.E4M3 | CodeKind.INT8;
+    method?: QuantMethod;
+    lambda?: number;
+    /** > 0: search lambda per tensor so the stream has this many bits per weight */
+    targetBits?: number;
+    ecqIters?: number;
+    ecqInitLambda?: number;
+    /** absmax fallback when max|w| / 8th largest |w| >= this; <= 0 disables */
+    fallbackGap?: number;
+    /** 0/undefined: all cores */
+    threads?: number;
+    segmentSymbols?: number;
+    /** search every stored scale per row (slow; the reference) */
+    exhaustive?: boolean;
+}
+
+export interface NativeErrorSums {
+    relL1: number;
+    relL2: number;
+    absErr: number;
+    absW: number;
+    sqErr: number;
+    sqW: number;
+    meanAbsQ: number;
+}
+
+export interface NativeQuantizeResult {
+    /** N x K codes, row-major */
+    codes: Buffer;
+    /** N f16 bit patterns; effective scale = scaleBase * f16 */
+    rowScales: Uint16Array;
+    scaleBase: number;
+    /** what ran ("absmax" after a fallback) */
+    method: "absmax" | "l1" | "ecq";
+    fellBack: boolean;
+    outlierGap: number;
+    lambda: number;
+    objective: number;
+    error: NativeErrorSums;
+    estimatedBytes: number;
+    bitsPerWeight: number;
+    entropyBits: number;
+    passes: number;
+    samplePasses: number;
+    sampleRows: number;
+}
+
+export interface NativeQuantBinding {
+    quantize(weights: Float32Array, N: number, K: number, options: NativeQuantizeOptions): Promise<NativeQuantizeResult>;
+    quantObjective(
+        weights: Float32Array,
+        codes: Uint8Array,
+        rowScales: Uint16Array,
+        scaleBase: number,
+        N: number,
+        K: number,
+        codeKind: CodeKind,
+        lambda: number
+    ): NativeErrorSums & { objective: number };
+    roundCodes(values: Float32Array, codeKind: CodeKind): Uint8Array;
+}
+
+export interface NativeBinding extends NativeQuantBinding {
     formatVersion: number;
     encode(codes: Uint8Array, K: number, N: number, options: NativeEncodeOptions): Promise<NativeEncodeResult>;
     decode(stream: Uint8Array, options?: NativeDecodeOptions): Promise<{ codes: Buffer; info: NativeStreamInfo }>;
