@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// The CLI only registers commands; each command lives in bin/commands/ and calls library functions.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { Command } from "commander";
+
+import { packageRoot } from "../src/native/binding.js";
+
+const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
+
+const program = new Command()
+    .name("entgguf")
+    .description("Entropy-coded GGUF: 8-bit weights at 2-4 bits each, run through a patched llama.cpp")
+    .version(pkg.version)
+    .showHelpAfterError();
+
+try {
+    await program.parseAsync(process.argv);
+} catch (e) {
+    console.error(`entgguf: ${(e as Error).message}`);
+    process.exitCode = 1;
+}
