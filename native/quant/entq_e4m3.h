@@ -18,24 +18,22 @@
 #define ENTQ_E4M3_MAX_CODE 0x7e   /* 448 */
 #define ENTQ_E4M3_LEVELS 127      /* non-negative values 0 .. 448 */
 
-/* Magnitude code (0..0x7e) of |x| given its f32 bits without the sign. */
+/* Magnitude code (0..0x7e) of |x| given its f32 bits without the sign.
+ * Branch-free (both paths computed, one selected): in the bulk of a row the
+ * values straddle the subnormal/normal boundary, where a branch mispredicts.
+ *  - normal E4M3 (>= 2^-6): rebias the exponent 127 -> 7 and round the
+ *    23-bit mantissa to 3 bits, ties to even; a carry moves into the
+ *    exponent by itself.
+ *  - subnormal E4M3: m * 2^-9 with m = RNE(|x| * 2^9) in 0..8 (m = 8 is code
+ *    0x08 = 2^-6), rounded by adding 2^23 in f32 (default rounding mode:
+ *    round to nearest even; the sum's low mantissa bits are m). */
 static inline uint32_t entq_e4m3_mag(uint32_t a) {
-    if (a >= 0x43e00000u) return ENTQ_E4M3_MAX_CODE;  /* >= 448, inf: saturate */
-    uint32_t e = a >> 23;
-    if (e >= 121) {
-        /* normal E4M3 (>= 2^-6): rebias 127 -> 7 and round the 23-bit
-         * mantissa to 3 bits; a carry moves into the exponent by itself */
-        uint32_t t = a - (120u << 23);
-        uint32_t r = t >> 20, rem = t & 0xfffffu;
-        if (rem > 0x80000u || (rem == 0x80000u && (r & 1))) r++;
-        return r; /* a < 448 rounds to at most 0x7e */
-    }
-    /* subnormal E4M3: m * 2^-9 with m = RNE(|x| * 2^9); m = 8 is code 0x08 = 2^-6 */
-    if (e < 117) return 0; /* below 2^-10, half the smallest subnormal */
-    uint32_t sig = (a & 0x7fffffu) | 0x800000u, shift = 141 - e; /* 21..24 */
-    uint32_t r = sig >> shift, rem = sig & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (r & 1))) r++;
-    return r;
+    uint32_t t = a - (120u << 23);
+    uint32_t rn = (t + 0x7ffffu + ((t >> 20) & 1)) >> 20;
+    float xs = entq_bits_f32(a < (121u << 23) ? a : 0) * 512.0f;
+    uint32_t rs = entq_f32_bits(xs + 8388608.0f) - 0x4b000000u;
+    uint32_t r = a >= (121u << 23) ? rn : rs;
+    return a >= 0x43e00000u ? ENTQ_E4M3_MAX_CODE : r; /* >= 448, inf: saturate */
 }
 
 static inline uint8_t entq_f32_to_e4m3(float x) {

@@ -53,12 +53,23 @@ static inline uint32_t entq_grid_level_of(uint32_t kind, uint8_t code) {
     return (uint32_t)(v < 0 ? -v : v);
 }
 
-/* Codes of one row at scale s > 0: code = round(fl32(w / s)). */
+/* Codes of one row at scale s > 0: code = round(fl32(w / s)). The divisions
+ * run as one loop of their own (it vectorises), the rounding as another. */
 static inline void entq_quantize_row(uint32_t kind, const float *w, uint32_t K, float s, uint8_t *codes) {
-    for (uint32_t k = 0; k < K; k++) {
-        float x = w[k] / s;
-        codes[k] = kind == ENTQ_CODES_E4M3 ? entq_f32_to_e4m3(x) : entq_f32_to_int8(x);
+    float x[256];
+    for (uint32_t k0 = 0; k0 < K; k0 += 256) {
+        uint32_t n = K - k0 < 256 ? K - k0 : 256;
+        for (uint32_t k = 0; k < n; k++) x[k] = w[k0 + k] / s;
+        if (kind == ENTQ_CODES_E4M3)
+            for (uint32_t k = 0; k < n; k++) codes[k0 + k] = entq_f32_to_e4m3(x[k]);
+        else
+            for (uint32_t k = 0; k < n; k++) codes[k0 + k] = entq_f32_to_int8(x[k]);
     }
+}
+
+/* Value of every code byte of a kind (NaN codes give NaN). */
+static inline void entq_grid_values(uint32_t kind, float *values256) {
+    for (uint32_t c = 0; c < 256; c++) values256[c] = kind == ENTQ_CODES_E4M3 ? entq_e4m3_to_f32((uint8_t)c) : entq_int8_to_f32((uint8_t)c);
 }
 
 #endif /* ENTQ_GRID_H */

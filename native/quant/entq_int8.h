@@ -13,14 +13,13 @@
 #define ENTQ_INT8_MAX 127
 #define ENTQ_INT8_LEVELS 128 /* non-negative values 0 .. 127 */
 
-/* Magnitude (0..127) of |x| given its f32 bits without the sign. */
+/* Magnitude (0..127) of |x| given its f32 bits without the sign: RNE by
+ * adding 2^23 in f32 (default rounding mode), which leaves the integer in
+ * the low mantissa bits; branch-free like entq_e4m3_mag. */
 static inline uint32_t entq_int8_mag(uint32_t a) {
-    if (a >= 0x42fe0000u) return ENTQ_INT8_MAX; /* >= 127, inf: saturate */
-    float f = entq_bits_f32(a);
-    uint32_t i = (uint32_t)f;
-    float frac = f - (float)i; /* exact: f < 2^7 */
-    if (frac > 0.5f || (frac == 0.5f && (i & 1))) i++;
-    return i;
+    float x = entq_bits_f32(a < 0x42fe0000u ? a : 0);
+    uint32_t r = entq_f32_bits(x + 8388608.0f) - 0x4b000000u;
+    return a >= 0x42fe0000u ? ENTQ_INT8_MAX : r; /* >= 127, inf: saturate */
 }
 
 static inline uint8_t entq_f32_to_int8(float x) {

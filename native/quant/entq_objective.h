@@ -43,19 +43,28 @@ static inline void entq_error_sums_add(entq_error_sums *acc, const entq_error_su
  * The products are exact in double (8 + 11 significant bits times 24). */
 static inline void entq_error_rows(uint32_t kind, const float *W, uint32_t K, uint32_t r0, uint32_t r1, const uint8_t *codes,
                                    float base, const uint16_t *row_scales, entq_error_sums *acc) {
+    float val[256];
+    entq_grid_values(kind, val);
     for (uint32_t r = r0; r < r1; r++) {
         const double s = (double)entq_scale_value(base, row_scales[r]);
         const float *w = W + (uint64_t)r * K;
         const uint8_t *q = codes + (uint64_t)r * K;
+        /* local sums: through acc every step would be a store */
+        double abs_w = 0, sq_w = 0, abs_err = 0, sq_err = 0, abs_q = 0;
         for (uint32_t k = 0; k < K; k++) {
-            double v = kind == ENTQ_CODES_E4M3 ? (double)entq_e4m3_to_f32(q[k]) : (double)entq_int8_to_f32(q[k]);
+            double v = val[q[k]];
             double d = (double)w[k] - s * v;
-            acc->abs_w += fabs((double)w[k]);
-            acc->sq_w += (double)w[k] * w[k];
-            acc->abs_err += fabs(d);
-            acc->sq_err += d * d;
-            acc->abs_q += fabs(v);
+            abs_w += fabs((double)w[k]);
+            sq_w += (double)w[k] * w[k];
+            abs_err += fabs(d);
+            sq_err += d * d;
+            abs_q += fabs(v);
         }
+        acc->abs_w += abs_w;
+        acc->sq_w += sq_w;
+        acc->abs_err += abs_err;
+        acc->sq_err += sq_err;
+        acc->abs_q += abs_q;
         acc->n += K;
     }
 }
