@@ -1,10 +1,12 @@
-// Codec benchmark: encode and decode throughput on one core for a 4096 x 4096
-// tensor of codes with ~2.5 bits of entropy, and the coded size against the
-// entropy. Usage: npm run bench:codec [-- --bits 2.5 --threads 1 --reps 5]
+// Codec benchmark: the reference coder on one core (native, build/entgguf_bench_codec),
+// then the same work end to end through the addon (allocation, checksum, threads).
+// Usage: npm run bench:codec [-- --bits 2.5 --threads 1 --reps 5 --size 4096]
+import { spawnSync } from "node:child_process";
 import { availableParallelism, cpus } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 
-import { CodeKind, getNativeBinding } from "../src/native/binding.js";
+import { CodeKind, getNativeBinding, packageRoot } from "../src/native/binding.js";
 
 const { values } = parseArgs({
     options: {
@@ -19,6 +21,14 @@ const N = K;
 const targetBits = Number(values.bits);
 const threads = Number(values.threads);
 const reps = Number(values.reps);
+
+console.log(`machine: ${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores`);
+console.log("== reference coder, one core (native) ==");
+const nativeBench = spawnSync(join(packageRoot(), "build", "entgguf_bench_codec"), [String(targetBits), String(K), String(N), "7"], {
+    stdio: "inherit"
+});
+if (nativeBench.status !== 0) throw new Error("build/entgguf_bench_codec failed or is missing: run `npm run build:native`");
+console.log(`== through the addon, ${threads} thread(s) ==`);
 
 // rounded-Laplace INT8 codes; the Laplace scale is found by bisection on the
 // exact entropy of the rounded distribution
@@ -72,7 +82,6 @@ for (let r = 0; r < reps; r++) {
 }
 const n = K * N;
 const ideal = (n * entropyBits) / 8;
-console.log(`machine: ${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores; threads used: ${threads}`);
 console.log(`tensor: ${K} x ${N} INT8 codes, entropy ${entropyBits.toFixed(3)} bits/code`);
 console.log(`coded: ${stream!.length} bytes = ${((stream!.length * 8) / n).toFixed(4)} bits/code; size / (entropy x count) = ${(stream!.length / ideal).toFixed(5)}`);
 console.log(`encode: ${(n / median(encodeTimes) / 1e3).toFixed(1)} M symbols/s (median of ${reps}, ${median(encodeTimes).toFixed(1)} ms)`);
