@@ -145,6 +145,7 @@ inline void run_pass(const Tensor &t, const entq_cost *cost, const uint32_t *row
             if (am > 0.0f) {
                 if (!cost) {
                     h = entq_scale_f16_up(am / gmax, t.base);
+                    if (h == 0) h = 1; /* am / gmax underflowed: any positive scale keeps the row exact enough */
                 } else {
                     double v;
                     entq_row_load(&rb.row, w, K, cost->dist == ENTQ_DIST_SQ);
@@ -319,7 +320,12 @@ inline int entq_quantize_tensor(const float *W, uint32_t N, uint32_t K, const en
     rep.outlier_gap = entq_outlier_gap(&top);
     rep.fell_back = o.method != ENTQ_METHOD_ABSMAX && entq_fallback_decide(&top, o.fallback_gap);
     rep.method = rep.fell_back ? (uint32_t)ENTQ_METHOD_ABSMAX : o.method;
-    t.base = entq_scale_base(rep.method == ENTQ_METHOD_ABSMAX ? tmax / t.g.level[t.g.n_levels - 1] : entq_row_scale_max(&t.g, tmax));
+    const float max_scale = rep.method == ENTQ_METHOD_ABSMAX ? tmax / t.g.level[t.g.n_levels - 1] : entq_row_scale_max(&t.g, tmax);
+    if (!entq_isfinite(max_scale)) {
+        error = fmt("weights too large: max |w| = %g leaves no finite row scale", tmax);
+        return ENTQ_QUANT_ERR_ARG;
+    }
+    t.base = entq_scale_base(max_scale);
     rep.scale_base = t.base;
     rep.lambda = o.lambda;
 

@@ -315,6 +315,17 @@ TEST(quant_bad_input_errors) {
     o.code_kind = ENTQ_CODES_CUSTOM;
     CHECK(quantize(w, 4, 8, o).status == ENTQ_QUANT_ERR_ARG);
     CHECK(quantize(w, 0, 8, entq_quant_opts()).status == ENTQ_QUANT_ERR_ARG);
+    w[2] = 3e38f;  // amax / 2^-10 overflows: no finite scale
+    q = quantize(w, 4, 8, entq_quant_opts());
+    CHECK(q.status == ENTQ_QUANT_ERR_ARG && q.error.find("too large") != std::string::npos);
+    // rows far below the tensor's largest still get positive, finite scales
+    std::vector<float> tiny = heavyTailed(4, 8, 2);
+    for (int k = 0; k < 8; k++) tiny[k] *= 1e-30f;
+    o = entq_quant_opts();
+    o.method = ENTQ_METHOD_ABSMAX;
+    Quantized a = quantize(tiny, 4, 8, o);
+    CHECK(a.status == ENTQ_QUANT_OK && a.scales[0] > 0);
+    for (int k = 0; k < 8; k++) CHECK((a.codes[k] & 0x7f) != 0x7f);
 }
 
 TEST(quant_zero_rows_and_threads_agree) {
