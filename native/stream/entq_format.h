@@ -60,6 +60,11 @@
 #endif
 
 #define ENTQ_MAGIC "ENTQ"
+/* The ggml type id of a coded weight in a GGUF (patched llama.cpp's
+ * GGML_TYPE_ENTQ, checked against this at compile time). Far above upstream's
+ * ids (43 is the next free one in llama.cpp v0.5.0) so that new upstream types
+ * do not collide; docs/DESIGN.md, "llama.cpp integration". */
+#define ENTQ_GGML_TYPE_ID 100
 #define ENTQ_VERSION 1
 #define ENTQ_FIXED_HEADER_BYTES 36
 #define ENTQ_CRC_OFFSET 32

@@ -1,0 +1,106 @@
+// entq_cpu.cpp - fused decode + matrix multiply for coded weights on ggml-cpu.
+//
+// Work split: a stream's segments decode independently, so thread ith of nth
+// takes segments [n_seg*ith/nth, n_seg*(ith+1)/nth) and writes only their rows
+// of dst; threads never synchronise. Each row is decoded exactly once per call
+// and reused for every activation column. Activations stay f32.
+#include "cpu/entq_cpu.h"
+
+#include "ggml-cpu-impl.h"
+#include "vec.h"
+
+#include "ggml/entq_ggml.h"
+#include "stream/entq_decode.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace {
+
+// Rows decoded before the columns are visited: with a batch, each column is
+// read once per block instead of once per row, and the block (ROW_BLOCK * K
+// floats) stays in cache while all columns pass over it.
+constexpr uint32_t ROW_BLOCK = 8;
+
+// Per-thread scratch, kept across calls: the decode table is ~83 KB, too big
+// for a thread's stack, and rebuilding the vectors every call would churn.
+struct entq_scratch {
+    entq_dtable table;
+    std::vector<uint8_t> codes;
+    std::vector<float> rows;
+};
+
+thread_local entq_scratch scratch;
+
+}  // namespace
+
+extern "C" bool entq_cpu_supports_op(const struct ggml_tensor * op) {
+    const ggml_tensor * w = op->src[0];
+    const ggml_tensor * x = op->src[1];
+    return op->op == GGML_OP_MUL_MAT && w && x && w->type == GGML_TYPE_ENTQ && x->type == GGML_TYPE_F32 &&
+           op->type == GGML_TYPE_F32 && w->ne[2] == 1 && w->ne[3] == 1 && x->nb[0] == sizeof(float) &&
+           op->nb[0] == sizeof(float);
+}
+
+extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, struct ggml_tensor * dst) {
+    const ggml_tensor * w = dst->src[0];
+    const ggml_tensor * x = dst->src[1];
+    GGML_ASSERT(entq_cpu_supports_op(dst));
+
+    // the view's nb[3] is the stream's byte count: parse checks every section against it
+    const uint8_t * buf = (const uint8_t *) w->data;
+    entq_info in;
+    int st = entq_parse_shape(buf, ggml_nbytes(w), (uint32_t) w->ne[0], (uint32_t) w->ne[1], &in);
+    if (st != ENTQ_OK || w->ne[0] > UINT32_MAX || w->ne[1] > UINT32_MAX) {
+        GGML_ABORT("entq: tensor '%s': %s", w->name, entq_status_str(st == ENTQ_OK ? ENTQ_ERR_SHAPE : st));
+    }
+
+    const uint32_t seg0 = (uint32_t) ((uint64_t) in.n_seg * params->ith / params->nth);
+    const uint32_t seg1 = (uint32_t) ((uint64_t) in.n_seg * (params->ith + 1) / params->nth);
+    if (seg0 == seg1) {
+        return;
+    }
+
+    entq_scratch & s = scratch;
+    entq_build_dtable(&in, buf, &s.table);
+    const int64_t K = in.K;
+    const int64_t ncols = x->ne[1] * x->ne[2] * x->ne[3];
+    const uint32_t block = ncols == 1 ? 1 : ROW_BLOCK;
+    s.codes.resize(K);
+    s.rows.resize((size_t) block * K);
+
+    for (uint32_t seg = seg0; seg < seg1; seg++) {
+        entq_decoder d;
+        entq_dec_init(&in, buf, seg, &d);
+        const uint32_t seg_row0 = seg * in.rows_per_seg;
+        const uint32_t seg_rows = entq_segment_rows(&in, seg);
+        for (uint32_t r = 0; r < seg_rows; r += block) {
+            const uint32_t nb = std::min(block, seg_rows - r);
+            // dequantise exactly as entq_decode_dequantize() does (value * row scale in f32),
+            // so results differ from an f32 copy of the weights only in summation order
+            for (uint32_t b = 0; b < nb; b++) {
+                entq_dec_run(&s.table, &d, (uint64_t) K, s.codes.data());
+                const float scale = entq_row_scale(&in, buf, seg_row0 + r + b);
+                float * row = s.rows.data() + (size_t) b * K;
+                for (int64_t k = 0; k < K; k++) {
+                    row[k] = s.table.value[s.codes[k]] * scale;
+                }
+            }
+            for (int64_t i13 = 0; i13 < x->ne[3]; i13++) {
+                for (int64_t i12 = 0; i12 < x->ne[2]; i12++) {
+                    for (int64_t i11 = 0; i11 < x->ne[1]; i11++) {
+                        const float * xc = (const float *) ((const char *) x->data + i11 * x->nb[1] + i12 * x->nb[2] + i13 * x->nb[3]);
+                        float * yc = (float *) ((char *) dst->data + i11 * dst->nb[1] + i12 * dst->nb[2] + i13 * dst->nb[3]);
+                        for (uint32_t b = 0; b < nb; b++) {
+                            ggml_vec_dot_f32((int) K, yc + seg_row0 + r + b, 0, s.rows.data() + (size_t) b * K, 0, xc, 0, 1);
+                        }
+                    }
+                }
+            }
+        }
+        st = entq_dec_finish(&d);
+        if (st != ENTQ_OK) {
+            GGML_ABORT("entq: tensor '%s': segment %u: %s", w->name, seg, entq_status_str(st));
+        }
+    }
+}

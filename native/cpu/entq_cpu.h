@@ -1,0 +1,28 @@
+/* entq_cpu.h - the ggml-cpu entry points for coded weights (GGML_TYPE_ENTQ).
+ * Called from patched ggml-cpu: supports_op asks entq_cpu_supports_op() about
+ * every op that touches a coded tensor, and ggml_compute_forward_mul_mat()
+ * hands coded weights to entq_cpu_mul_mat() before its own stride checks. */
+#ifndef ENTQ_CPU_H
+#define ENTQ_CPU_H
+
+#include "ggml.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ggml_compute_params;
+
+/* True only for dst = mul_mat(coded [K, N] view, f32 activations), f32 out. */
+bool entq_cpu_supports_op(const struct ggml_tensor * op);
+
+/* dst = W x for every column of src1; this thread takes its share of W's
+ * segments (ith/nth), decodes each of their rows once and dots it with all
+ * columns. A stream that fails to decode aborts naming the tensor. */
+void entq_cpu_mul_mat(const struct ggml_compute_params * params, struct ggml_tensor * dst);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ENTQ_CPU_H */

@@ -1,0 +1,181 @@
+// ggml-level tests of GGML_TYPE_ENTQ on the patched ggml-cpu, in the style of
+// test-backend-ops: mul_mat of a coded [K, N] weight view against an f64
+// reference over the exactly dequantised weights (entq_decode_dequantize),
+// judged by NMSE. Built against the patched build's ggml libraries by
+// test/runtime/ggmlMulMat.test.ts; linked with native/test/test_main.cpp.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "ggml.h"
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+
+#include "ggml/entq_ggml.h"
+#include "stream/entq_decode.h"
+#include "stream/entq_encode.h"
+#include "../../test/test.h"
+
+namespace {
+
+struct Coded {
+    uint32_t K, N;
+    std::vector<uint8_t> stream;
+    std::vector<float> w;  // N x K, dequantised exactly as every backend must
+};
+
+// Low-entropy codes like a quantiser's (mostly near zero), random row scales.
+Coded make_coded(uint32_t K, uint32_t N, uint32_t kind, uint32_t segment_symbols, uint64_t seed) {
+    entq_test::Rng rng(seed);
+    std::vector<uint8_t> codes((size_t) K * N);
+    for (auto & c : codes) {
+        int v = (int) std::lround(std::tan((rng.uniform() - 0.5) * 2.8) * 6.0);  // heavy-tailed
+        v = v < -100 ? -100 : v > 100 ? 100 : v;
+        c = kind == ENTQ_CODES_INT8 ? (uint8_t) (int8_t) v : (uint8_t) ((v < 0 ? 0x80 : 0) | (std::abs(v) & 0x3f));  // E4M3/custom: no NaN code
+    }
+    std::vector<uint16_t> scales(N), book(256);
+    for (auto & s : scales) s = entq_f32_to_f16((float) (0.25 + rng.uniform()));
+    for (auto & b : book) b = entq_f32_to_f16((float) ((rng.uniform() - 0.5) * 8.0));
+    entq_params p = {};
+    p.code_kind = kind;
+    p.codebook = kind == ENTQ_CODES_CUSTOM ? book.data() : nullptr;
+    p.scale_base = 1.0f / 64;
+    p.row_scales = scales.data();
+    p.segment_symbols = segment_symbols;
+    entq_plan_t plan;
+    Coded c{K, N, {}, {}};
+    if (entq_plan(K, N, codes.data(), &p, &plan) != ENTQ_OK) return c;
+    c.stream.resize(entq_encode_bound(&plan));
+    uint64_t size = 0;
+    if (entq_encode(&plan, codes.data(), c.stream.data(), &size) != ENTQ_OK) return Coded{K, N, {}, {}};
+    c.stream.resize(size);
+    entq_info in;
+    static entq_dtable t;
+    std::vector<uint8_t> row(K);
+    c.w.resize((size_t) K * N);
+    if (entq_parse(c.stream.data(), size, &in) != ENTQ_OK) return Coded{K, N, {}, {}};
+    entq_build_dtable(&in, c.stream.data(), &t);
+    if (entq_decode_dequantize(&in, c.stream.data(), &t, 0, in.n_seg, c.w.data(), row.data()) != ENTQ_OK) return Coded{K, N, {}, {}};
+    return c;
+}
+
+struct Ctx {
+    ggml_context * ctx;
+    explicit Ctx(size_t bytes) {
+        ggml_init_params ip = {bytes, nullptr, false};
+        ctx = ggml_init(ip);
+    }
+    ~Ctx() { ggml_free(ctx); }
+};
+
+// The coded blob (1-D, S bytes) and its [K, N] view, as the patched loader makes them.
+ggml_tensor * coded_view(ggml_context * ctx, const Coded & c) {
+    ggml_tensor * blob = ggml_new_tensor_1d(ctx, GGML_TYPE_ENTQ, (int64_t) c.stream.size());
+    ggml_set_name(blob, "blk.0.ffn_down.weight");
+    memcpy(blob->data, c.stream.data(), c.stream.size());
+    return entq_ggml_weight_view(ctx, blob, c.K, c.N);
+}
+
+// NMSE of ggml's mul_mat(view, x) against an f64 reference, for B columns on `threads` threads.
+double mul_mat_nmse(const Coded & c, uint32_t B, int threads, uint64_t seed) {
+    Ctx g(c.stream.size() + (size_t) c.K * B * 4 + (size_t) c.N * B * 4 + 64 * ggml_tensor_overhead() + ggml_graph_overhead() + (1 << 20));
+    ggml_tensor * w = coded_view(g.ctx, c);
+    ggml_tensor * x = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F32, c.K, B);
+    entq_test::Rng rng(seed);
+    float * xd = (float *) x->data;
+    for (size_t i = 0; i < (size_t) c.K * B; i++) xd[i] = (float) (rng.uniform() * 2 - 1);
+    ggml_tensor * y = ggml_mul_mat(g.ctx, w, x);
+    ggml_cgraph * gf = ggml_new_graph(g.ctx);
+    ggml_build_forward_expand(gf, y);
+    if (ggml_graph_compute_with_ctx(g.ctx, gf, threads) != GGML_STATUS_SUCCESS) return INFINITY;
+    double err = 0, ref2 = 0;
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t n = 0; n < c.N; n++) {
+            double ref = 0;
+            for (uint32_t k = 0; k < c.K; k++) ref += (double) c.w[(size_t) n * c.K + k] * xd[(size_t) b * c.K + k];
+            const double d = (double) ((float *) y->data)[(size_t) b * c.N + n] - ref;
+            err += d * d;
+            ref2 += ref * ref;
+        }
+    return ref2 > 0 ? err / ref2 : err;
+}
+
+constexpr double NMSE_MAX = 1e-6;  // f32 sums of K terms vs f64: ~1e-13 here; 1e-6 is test-backend-ops' bound
+
+}  // namespace
+
+TEST(entq_ggml_nbytes_is_stream_size) {
+    Coded c = make_coded(100, 7, ENTQ_CODES_INT8, 0, 1);
+    CHECK(!c.stream.empty());
+    Ctx g(c.stream.size() + (1 << 16));
+    ggml_tensor * v = coded_view(g.ctx, c);
+    CHECK(ggml_nbytes(v) == c.stream.size());
+    CHECK(ggml_nbytes(v->view_src) == c.stream.size());
+    CHECK(v->ne[0] == 100 && v->ne[1] == 7 && !ggml_is_transposed(v));
+    CHECK(std::strcmp(ggml_type_name(GGML_TYPE_ENTQ), "entq") == 0);
+    CHECK((int) GGML_TYPE_ENTQ == ENTQ_GGML_TYPE_ID);
+    CHECK(ggml_type_size(GGML_TYPE_ENTQ) == 1 && ggml_blck_size(GGML_TYPE_ENTQ) == 1);
+}
+
+TEST(entq_mul_mat_matches_f64_reference) {
+    struct Shape { uint32_t K, N, seg; };
+    // K not a multiple of 32 (nor of anything), N = 1, several segments, ragged last segments
+    const Shape shapes[] = {{1, 1, 0}, {17, 3, 0}, {100, 1, 0}, {255, 33, 1000}, {1000, 61, 4096}, {4097, 64, 20000}};
+    const uint32_t batches[] = {1, 2, 7, 32, 512};
+    const uint32_t kinds[] = {ENTQ_CODES_INT8, ENTQ_CODES_E4M3, ENTQ_CODES_CUSTOM};
+    uint64_t seed = 10;
+    for (const Shape & s : shapes)
+        for (uint32_t kind : kinds) {
+            Coded c = make_coded(s.K, s.N, kind, s.seg, seed++);
+            CHECKF(!c.stream.empty(), "encode K=%u N=%u", s.K, s.N);
+            for (uint32_t B : batches) {
+                const int threads = 1 + (int) (seed % 3);  // 1..3 threads: more threads than segments too
+                const double nmse = mul_mat_nmse(c, B, threads, seed++);
+                std::printf("  K=%-5u N=%-3u kind=%u B=%-3u threads=%d nmse=%.3g\n", s.K, s.N, kind, B, threads, nmse);
+                CHECKF(nmse < NMSE_MAX, "K=%u N=%u kind=%u B=%u threads=%d: nmse %.3g", s.K, s.N, kind, B, threads, nmse);
+            }
+        }
+}
+
+TEST(entq_mul_mat_broadcasts_over_batch_dims) {
+    // activations [K, 3, 2, 2] against one weight: every (i12, i13) slice multiplies the same matrix
+    Coded c = make_coded(33, 9, ENTQ_CODES_INT8, 0, 77);
+    Ctx g(1 << 22);
+    ggml_tensor * w = coded_view(g.ctx, c);
+    ggml_tensor * x = ggml_new_tensor_4d(g.ctx, GGML_TYPE_F32, 33, 3, 2, 2);
+    entq_test::Rng rng(5);
+    for (int64_t i = 0; i < ggml_nelements(x); i++) ((float *) x->data)[i] = (float) (rng.uniform() - 0.5);
+    ggml_tensor * y = ggml_mul_mat(g.ctx, w, x);
+    ggml_cgraph * gf = ggml_new_graph(g.ctx);
+    ggml_build_forward_expand(gf, y);
+    CHECK(ggml_graph_compute_with_ctx(g.ctx, gf, 2) == GGML_STATUS_SUCCESS);
+    for (int64_t col = 0; col < 12; col++)
+        for (uint32_t n = 0; n < 9; n++) {
+            double ref = 0;
+            for (uint32_t k = 0; k < 33; k++) ref += (double) c.w[n * 33 + k] * ((float *) x->data)[col * 33 + k];
+            CHECKF(std::fabs(((float *) y->data)[col * 9 + n] - ref) < 1e-4, "col %lld row %u", (long long) col, n);
+        }
+}
+
+TEST(entq_cpu_supports_only_mul_mat) {
+    Coded c = make_coded(64, 8, ENTQ_CODES_INT8, 0, 3);
+    Ctx g(1 << 20);
+    ggml_tensor * w = coded_view(g.ctx, c);
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    CHECK(cpu != nullptr);
+    ggml_tensor * x = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F32, 64, 4);
+    CHECK(ggml_backend_dev_supports_op(cpu, ggml_mul_mat(g.ctx, w, x)));
+    ggml_tensor * ids = ggml_new_tensor_1d(g.ctx, GGML_TYPE_I32, 2);
+    CHECK(!ggml_backend_dev_supports_op(cpu, ggml_get_rows(g.ctx, w, ids)));
+    ggml_tensor * xh = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F16, 64, 4);
+    CHECK(!ggml_backend_dev_supports_op(cpu, ggml_mul_mat(g.ctx, w, xh)));  // activations stay f32
+}
+
+TEST(entq_validate_row_data_checks_stream) {
+    Coded c = make_coded(50, 5, ENTQ_CODES_E4M3, 0, 9);
+    CHECK(ggml_validate_row_data(GGML_TYPE_ENTQ, c.stream.data(), c.stream.size()));
+    std::vector<uint8_t> bad = c.stream;
+    bad[bad.size() - 3] ^= 0x10;  // payload bit flip: only the checksum sees it
+    CHECK(!ggml_validate_row_data(GGML_TYPE_ENTQ, bad.data(), bad.size()));
+    CHECK(!ggml_validate_row_data(GGML_TYPE_ENTQ, c.stream.data(), c.stream.size() - 1));
+}

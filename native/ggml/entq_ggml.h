@@ -1,0 +1,71 @@
+/* entq_ggml.h - how an ENTQ stream lives in ggml (any backend, and the loader).
+ *
+ * A GGUF stores a coded weight under its usual name as a 1-D tensor of type
+ * GGML_TYPE_ENTQ (block 1, size 1) whose length is the stream's byte count S,
+ * so file offsets and size estimates stay exact. The model asks for a [K, N]
+ * matrix; it gets a view of that blob with
+ *
+ *     ne = [K, N, 1, 1],  nb = [0, 0, 0, S]
+ *
+ * nb0 = nb1 = 0 because there is no element addressing into a coded stream
+ * (and nb0 > nb1 would read as "transposed" to ggml_mul_mat); nb3 = S because
+ * the patched ggml_nbytes() returns nb[3] for this type: the blob's own
+ * nb[3] is S too, and ggml_dup_tensor_layout() copies strides, so every copy
+ * a scheduler makes moves exactly the whole stream.
+ */
+#ifndef ENTQ_GGML_H
+#define ENTQ_GGML_H
+
+#include "ggml.h"
+#include "stream/entq_format.h"
+
+#define ENTQ_GGML_STR_(x) #x
+#define ENTQ_GGML_STR(x) ENTQ_GGML_STR_(x)
+
+#ifdef __cplusplus
+static_assert((int) GGML_TYPE_ENTQ == ENTQ_GGML_TYPE_ID, "patched ggml.h and entq_format.h disagree on the type id");
+#endif
+
+/* The [K, N] view of a 1-D coded blob; the view is named "<blob>.entq" so
+ * that loaders keyed by tensor name (weights map, tensors_by_name) skip it. */
+static inline struct ggml_tensor * entq_ggml_weight_view(struct ggml_context * ctx, struct ggml_tensor * blob, int64_t K, int64_t N) {
+    const size_t S = (size_t) blob->ne[0];
+    struct ggml_tensor * v = ggml_view_1d(ctx, blob, (int64_t) S, 0);
+    v->ne[0] = K;
+    v->ne[1] = N;
+    v->ne[2] = 1;
+    v->ne[3] = 1;
+    v->nb[0] = 0;
+    v->nb[1] = 0;
+    v->nb[2] = 0;
+    v->nb[3] = S;
+    ggml_format_name(v, "%s.entq", blob->name);
+    return v;
+}
+
+/* The same layout on a tensor struct the caller owns (a loader's metadata
+ * copy), so backends judge the [K, N] multiply they will really run. */
+static inline void entq_ggml_set_weight_layout(struct ggml_tensor * t, int64_t K, int64_t N, size_t S) {
+    t->ne[0] = K;
+    t->ne[1] = N;
+    t->ne[2] = 1;
+    t->ne[3] = 1;
+    t->nb[0] = 0;
+    t->nb[1] = 0;
+    t->nb[2] = 0;
+    t->nb[3] = S;
+}
+
+/* Checks the fixed header (the first ENTQ_FIXED_HEADER_BYTES of a stream of
+ * S bytes) against the shape the model expects, before any data is loaded.
+ * Returns NULL when it fits, else a message for "tensor '<name>': ...".
+ * The full check (entq_parse) runs once the bytes are in memory. */
+static inline const char * entq_ggml_check_header(const uint8_t * hdr, uint64_t S, int64_t K, int64_t N) {
+    if (S < ENTQ_FIXED_HEADER_BYTES) return "coded stream shorter than its fixed header";
+    if (memcmp(hdr, ENTQ_MAGIC, 4) != 0) return "not an ENTQ stream (bad magic)";
+    if (entq_rd16(hdr + 4) != ENTQ_VERSION) return "unsupported ENTQ format version (this build reads version " ENTQ_GGML_STR(ENTQ_VERSION) ")";
+    if ((int64_t) entq_rd32(hdr + 8) != K || (int64_t) entq_rd32(hdr + 12) != N) return "stream shape [K, N] does not match the model's weight shape";
+    return NULL;
+}
+
+#endif /* ENTQ_GGML_H */
