@@ -315,8 +315,10 @@ TEST(quant_bad_input_errors) {
     o.code_kind = ENTQ_CODES_CUSTOM;
     CHECK(quantize(w, 4, 8, o).status == ENTQ_QUANT_ERR_ARG);
     CHECK(quantize(w, 0, 8, entq_quant_opts()).status == ENTQ_QUANT_ERR_ARG);
-    w[2] = 3e38f;  // amax / 2^-10 overflows: no finite scale
-    q = quantize(w, 4, 8, entq_quant_opts());
+    w[2] = 3e38f;  // amax / 2^-10 overflows: no finite scale (absmax would fit: no fallback here)
+    o = entq_quant_opts();
+    o.fallback_gap = 0;
+    q = quantize(w, 4, 8, o);
     CHECK(q.status == ENTQ_QUANT_ERR_ARG && q.error.find("too large") != std::string::npos);
     // rows far below the tensor's largest still get positive, finite scales
     std::vector<float> tiny = heavyTailed(4, 8, 2);
