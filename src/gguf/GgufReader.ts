@@ -1,0 +1,72 @@
+import { constants as bufferConstants } from "node:buffer";
+import type fs from "node:fs/promises";
+
+import type { GgufFileInfo, GgufTensorInfo } from "./GgufFileInfo.js";
+import { GgufFormatError } from "./GgufFormatError.js";
+
+/** Default size of the pieces readTensorChunks yields: large enough for full-speed I/O, small next to any model. */
+const DEFAULT_CHUNK_BYTES = 16 << 20;
+
+/** A byte range inside one tensor's data. */
+export type TensorByteRange = { readonly start?: number; readonly length?: number };
+
+/**
+ * An open GGUF: its header (info) in memory, tensor data read on demand by offset.
+ * Made by readGguf; close() it when done.
+ */
+export class GgufReader {
+    private readonly byName: ReadonlyMap<string, GgufTensorInfo>;
+
+    /** Use readGguf, which parses and checks the header. */
+    constructor(readonly file: string, private readonly fh: fs.FileHandle, readonly info: GgufFileInfo) {
+        this.byName = new Map(info.tensors.map((t) => [t.name, t]));
+    }
+
+    /** The tensor of that name, or undefined. */
+    tensor(name: string): GgufTensorInfo | undefined {
+        return this.byName.get(name);
+    }
+
+    private resolve(tensor: GgufTensorInfo | string): GgufTensorInfo {
+        const t = typeof tensor === "string" ? this.byName.get(tensor) : tensor;
+        if (!t || this.byName.get(t.name) !== t) throw new RangeError(`${this.file}: no tensor "${typeof tensor === "string" ? tensor : tensor.name}" in this file`);
+        return t;
+    }
+
+    /**
+     * A tensor's data, or a range of it, in one Buffer (at most buffer.constants.MAX_LENGTH bytes;
+     * use readTensorChunks for larger tensors or to stream).
+     */
+    async readTensorData(tensor: GgufTensorInfo | string, range: TensorByteRange = {}): Promise<Buffer> {
+        const t = this.resolve(tensor);
+        const start = range.start ?? 0;
+        const length = range.length ?? t.byteSize - start;
+        if (!Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0 || start + length > t.byteSize)
+            throw new RangeError(`${this.file}: range [${start}, +${length}) is outside tensor "${t.name}" (${t.byteSize} bytes)`);
+        if (length > bufferConstants.MAX_LENGTH)
+            throw new RangeError(`${this.file}: ${length} bytes of tensor "${t.name}" exceed one Buffer (${bufferConstants.MAX_LENGTH}); read it with readTensorChunks`);
+        const buf = Buffer.allocUnsafe(length);
+        let got = 0;
+        while (got < length) {
+            const { bytesRead } = await this.fh.read(buf, got, length - got, t.fileOffset + start + got);
+            if (bytesRead === 0)
+                throw new GgufFormatError("TRUNCATED", this.file,
+                    `truncated: tensor "${t.name}" data ends at byte ${t.fileOffset + start + got}, before its end (the file shrank after it was opened)`);
+            got += bytesRead;
+        }
+        return buf;
+    }
+
+    /** A tensor's data as consecutive Buffers of at most chunkBytes each: any size, bounded memory. */
+    async *readTensorChunks(tensor: GgufTensorInfo | string, chunkBytes = DEFAULT_CHUNK_BYTES): AsyncGenerator<Buffer> {
+        const t = this.resolve(tensor);
+        if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0 || chunkBytes > bufferConstants.MAX_LENGTH)
+            throw new RangeError(`chunkBytes must be a positive integer up to ${bufferConstants.MAX_LENGTH}, not ${chunkBytes}`);
+        for (let start = 0; start < t.byteSize; start += chunkBytes)
+            yield await this.readTensorData(t, { start, length: Math.min(chunkBytes, t.byteSize - start) });
+    }
+
+    async close(): Promise<void> {
+        await this.fh.close();
+    }
+}

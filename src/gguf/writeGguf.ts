@@ -1,0 +1,174 @@
+import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+
+import { encodeGgufHeader, type EncodedTensorInfo } from "./encodeGgufHeader.js";
+import type { GgufFileInfo, GgufMetadata, GgufTensorInfo, GgufTensorSpec } from "./GgufFileInfo.js";
+import { GgufWriteError } from "./GgufWriteError.js";
+import { ggmlTypes, type GgmlTypeInfo } from "./ggmlTypes.js";
+import { ggufAlignment } from "./ggufAlignment.js";
+import { tensorByteSize } from "./tensorByteSize.js";
+
+/** What a GGUF holds before its tensor data: metadata in order, and the tensors in data order. */
+export type GgufWriteHeader = {
+    /** 3 unless rewriting a version-2 file as it was (the two are laid out alike) */
+    readonly version?: 2 | 3;
+    readonly metadata: GgufMetadata;
+    readonly tensors: readonly GgufTensorSpec[];
+};
+
+/** One tensor's bytes: whole, or as chunks (any sizes) for tensors too large to hold at once. */
+export type GgufTensorData = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/** Gives the data of tensor `index`; called once per tensor, in order, after the previous tensor is on disk. */
+export type GgufTensorSource = (tensor: GgufTensorSpec, index: number) => GgufTensorData | Promise<GgufTensorData>;
+
+export type WriteGgufOptions = {
+    /**
+     * Called once all data is written, with every tensor's final shape and offset; the metadata it
+     * returns replaces header.metadata. It must encode to the same number of bytes (same keys,
+     * types, string and array lengths), because the data already follows the header: declare
+     * summary keys up front with placeholder numbers and fill them in here.
+     */
+    readonly finalizeMetadata?: (tensors: readonly GgufTensorInfo[]) => GgufMetadata | Promise<GgufMetadata>;
+    /** Aborting stops the write between chunks; nothing is left behind. */
+    readonly signal?: AbortSignal;
+};
+
+/** Longest tensor name llama.cpp accepts is GGML_MAX_NAME - 1 bytes. */
+const GGML_MAX_NAME = 64;
+
+type PlannedTensor = { spec: GgufTensorSpec; typeInfo: GgmlTypeInfo; dims?: readonly number[]; byteSize?: number };
+
+function planTensors(file: string, tensors: readonly GgufTensorSpec[]): PlannedTensor[] {
+    const names = new Set<string>();
+    return tensors.map((spec, i) => {
+        const fail = (problem: string) => new GgufWriteError("BAD_TENSOR", file, `tensor #${i} "${spec.name}" ${problem}`);
+        if (typeof spec.name !== "string" || spec.name.length === 0) throw fail("has no name");
+        if (Buffer.byteLength(spec.name, "utf8") >= GGML_MAX_NAME) throw fail(`has a name of ${Buffer.byteLength(spec.name, "utf8")} bytes; llama.cpp takes at most ${GGML_MAX_NAME - 1}`);
+        if (names.has(spec.name)) throw fail("appears twice");
+        names.add(spec.name);
+        const typeInfo = ggmlTypes.get(spec.type);
+        if (!typeInfo) throw fail(`has ggml type ${spec.type}, which is not in ggmlTypes`);
+        if (spec.dims === undefined) {
+            if (typeInfo.blockSize !== 1 || typeInfo.typeSize !== 1) throw fail(`has no dims, which only byte types allow, not ${typeInfo.name}`);
+            return { spec, typeInfo };
+        }
+        try {
+            return { spec, typeInfo, dims: [...spec.dims], byteSize: tensorByteSize(typeInfo, spec.dims) };
+        } catch (e) {
+            throw fail((e as Error).message);
+        }
+    });
+}
+
+function alignUp(n: number, alignment: number): number {
+    return Math.ceil(n / alignment) * alignment;
+}
+
+/** Writes all of buf at position (a file write may take less than asked). */
+async function writeAt(fh: fs.FileHandle, buf: Uint8Array, position: number): Promise<void> {
+    for (let done = 0; done < buf.length;) {
+        const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+        done += bytesWritten;
+    }
+}
+
+function chunksOf(data: GgufTensorData): Iterable<Uint8Array> | AsyncIterable<Uint8Array> {
+    return data instanceof Uint8Array ? [data] : data;
+}
+
+async function checkOutputPath(file: string): Promise<void> {
+    const dir = path.dirname(file);
+    const dirStat = await fs.stat(dir).catch(() => undefined);
+    if (!dirStat?.isDirectory()) throw new GgufWriteError("OUTPUT_PATH", file, `the output directory ${dir} does not exist`);
+    const fileStat = await fs.stat(file).catch(() => undefined);
+    if (fileStat?.isDirectory()) throw new GgufWriteError("OUTPUT_PATH", file, "it is a directory");
+}
+
+/**
+ * Writes a GGUF, pulling tensor data from `source` one tensor at a time (chunks of any size), so
+ * memory stays bounded by the header and one chunk. Offsets and alignment padding are computed here.
+ * The file is written under a temporary name in the target's directory and renamed when complete;
+ * on any failure (bad input, a throwing source, an abort) the temporary file is removed and nothing
+ * appears under the target name. Returns the written file's info, as readGguf would read it.
+ */
+export async function writeGguf(file: string, header: GgufWriteHeader, source: GgufTensorSource, options: WriteGgufOptions = {}): Promise<GgufFileInfo> {
+    const version = header.version ?? 3;
+    if (version !== 2 && version !== 3) throw new GgufWriteError("BAD_METADATA", file, `GGUF version ${String(version)} cannot be written (2 or 3)`);
+    const alignmentOf = (metadata: GgufMetadata) => {
+        try {
+            return ggufAlignment(metadata);
+        } catch (e) {
+            throw new GgufWriteError("BAD_METADATA", file, (e as Error).message);
+        }
+    };
+    const alignment = alignmentOf(header.metadata);
+    const planned = planTensors(file, header.tensors);
+    // With every size known the header is final now. Otherwise tensors without dims stand as 1-D of
+    // length 0 and offsets as 0 until the data is written: the header's size does not depend on them.
+    const allSized = planned.every((p) => p.byteSize !== undefined);
+    let nextOffset = 0;
+    const initialInfos = planned.map((p): EncodedTensorInfo => {
+        const offset = allSized ? nextOffset : 0;
+        if (allSized) nextOffset += alignUp(p.byteSize!, alignment);
+        return { name: p.spec.name, type: p.spec.type, dims: p.dims ?? [0], offset };
+    });
+    const encode = (metadata: GgufMetadata, infos: readonly EncodedTensorInfo[]) => {
+        try {
+            return encodeGgufHeader(version, metadata, infos);
+        } catch (e) {
+            throw new GgufWriteError("BAD_METADATA", file, (e as Error).message);
+        }
+    };
+    const headerBytes = encode(header.metadata, initialInfos);
+    const dataOffset = alignUp(headerBytes.length, alignment);
+    await checkOutputPath(file);
+    options.signal?.throwIfAborted();
+
+    const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
+    const fh = await fs.open(temp, "wx");
+    try {
+        await writeAt(fh, headerBytes, 0);
+        await writeAt(fh, Buffer.alloc(dataOffset - headerBytes.length), headerBytes.length);
+        const tensors: GgufTensorInfo[] = [];
+        let pos = dataOffset;
+        for (let i = 0; i < planned.length; i++) {
+            options.signal?.throwIfAborted();
+            const { spec, typeInfo, byteSize } = planned[i]!;
+            const dataFail = (problem: string) => new GgufWriteError("TENSOR_DATA", file, `tensor "${spec.name}": ${problem}`);
+            let written = 0;
+            for await (const chunk of chunksOf(await source(spec, i))) {
+                options.signal?.throwIfAborted();
+                if (!(chunk instanceof Uint8Array)) throw dataFail(`the data source gave a ${typeof chunk}, not bytes (Uint8Array)`);
+                if (byteSize !== undefined && written + chunk.length > byteSize)
+                    throw dataFail(`the data source gave more than the ${byteSize} bytes its shape [${spec.dims!.join(", ")}] of ${typeInfo.name} takes`);
+                await writeAt(fh, chunk, pos + written);
+                written += chunk.length;
+            }
+            if (byteSize !== undefined && written !== byteSize)
+                throw dataFail(`the data source gave ${written} bytes, but its shape [${spec.dims!.join(", ")}] of ${typeInfo.name} takes ${byteSize}`);
+            const padded = alignUp(written, alignment);
+            await writeAt(fh, Buffer.alloc(padded - written), pos + written);
+            tensors.push({ name: spec.name, type: spec.type, dims: planned[i]!.dims ?? [written], offset: pos - dataOffset, fileOffset: pos, byteSize: written });
+            pos += padded;
+        }
+        let metadata = header.metadata;
+        if (options.finalizeMetadata || !allSized) {
+            if (options.finalizeMetadata) metadata = await options.finalizeMetadata(tensors);
+            const finalHeader = encode(metadata, tensors);
+            if (finalHeader.length !== headerBytes.length)
+                throw new GgufWriteError("HEADER_CHANGED", file, `the final metadata encodes to ${finalHeader.length} header bytes, not the ${headerBytes.length} already written before the data`);
+            if (alignmentOf(metadata) !== alignment) throw new GgufWriteError("HEADER_CHANGED", file, "the final metadata changes general.alignment");
+            await writeAt(fh, finalHeader, 0);
+        }
+        await fh.datasync();
+        await fh.close();
+        await fs.rename(temp, file);
+        return { version, metadata, tensors, alignment, dataOffset, fileSize: pos };
+    } catch (e) {
+        await fh.close().catch(() => undefined); // already closed when the rename failed
+        await fs.rm(temp, { force: true });
+        throw e;
+    }
+}
