@@ -4,3 +4,8 @@ export { EntqStreamError } from "./stream/EntqStreamError.js";
 export { encodeStream, type EncodeStreamOptions } from "./stream/encodeStream.js";
 export { decodeStream, type DecodeStreamOptions } from "./stream/decodeStream.js";
 export { validateStream, type ValidateStreamOptions } from "./stream/validateStream.js";
+export { QuantMethod } from "./native/binding.js";
+export { quantizeTensor, type QuantizeTensorOptions, type QuantizedTensor } from "./quant/quantizeTensor.js";
+export { quantObjective } from "./quant/quantObjective.js";
+export { roundToCodes } from "./quant/roundToCodes.js";
+export { QuantizeError, type QuantizeErrorCode } from "./quant/QuantizeError.js";
