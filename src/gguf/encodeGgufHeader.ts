@@ -1,13 +1,13 @@
 import type { GgufArray, GgufMetadata, GgufValue } from "./GgufFileInfo.js";
 import { GgufValueType } from "./GgufValueType.js";
-import { numericArrayBytes, numericArrayClass, type NumericArray } from "./numericArrays.js";
+import { ggufValueSize, numericArrayBytes, numericArrayClass, type NumericArray } from "./numericArrays.js";
 
 /** A tensor info as stored: shape, type and data offset (relative to the data section). */
 export type EncodedTensorInfo = { readonly name: string; readonly dims: readonly number[]; readonly type: number; readonly offset: number };
 
 /** A growing little-endian byte buffer. */
 class ByteWriter {
-    private buf = Buffer.allocUnsafe(1 << 16);
+    private buf = Buffer.allocUnsafe(4096);
     length = 0;
 
     private room(n: number): number {
@@ -21,37 +21,53 @@ class ByteWriter {
         return at;
     }
 
-    u8(v: number): void { this.buf.writeUInt8(v, this.room(1)); }
-    u32(v: number): void { this.buf.writeUInt32LE(v, this.room(4)); }
-    u64(v: number | bigint): void { this.buf.writeBigUInt64LE(BigInt(v), this.room(8)); }
-    bytes(b: Uint8Array): void { this.buf.set(b, this.room(b.length)); }
+    // Every writer takes its position from room() first: room() may replace buf, so
+    // `this.buf.writeX(v, this.room(n))` would write into the old buffer.
+    u32(v: number): void {
+        const at = this.room(4);
+        this.buf.writeUInt32LE(v, at);
+    }
+
+    u64(v: number | bigint): void {
+        const at = this.room(8);
+        this.buf.writeBigUInt64LE(BigInt(v), at);
+    }
+
+    bytes(b: Uint8Array): void {
+        const at = this.room(b.length);
+        this.buf.set(b, at);
+    }
 
     string(s: string): void {
         const n = Buffer.byteLength(s, "utf8");
         this.u64(n);
-        this.buf.write(s, this.room(n), n, "utf8");
+        const at = this.room(n);
+        this.buf.write(s, at, n, "utf8");
     }
 
     result(): Buffer {
         return this.buf.subarray(0, this.length);
     }
 
-    // Scalars go through these so the value is range-checked by Buffer's own writers.
+    // Buffer's own writers range-check the value (ERR_OUT_OF_RANGE).
     scalar(type: GgufValueType, value: unknown): void {
+        if (type === GgufValueType.STRING) return this.string(value as string);
+        const size = ggufValueSize[type];
+        if (size === undefined) throw new Error("unreachable: arrays and unknown types never get here");
+        const at = this.room(size);
+        const b = this.buf;
         switch (type) {
-            case GgufValueType.UINT8: this.buf.writeUInt8(value as number, this.room(1)); break;
-            case GgufValueType.INT8: this.buf.writeInt8(value as number, this.room(1)); break;
-            case GgufValueType.UINT16: this.buf.writeUInt16LE(value as number, this.room(2)); break;
-            case GgufValueType.INT16: this.buf.writeInt16LE(value as number, this.room(2)); break;
-            case GgufValueType.UINT32: this.buf.writeUInt32LE(value as number, this.room(4)); break;
-            case GgufValueType.INT32: this.buf.writeInt32LE(value as number, this.room(4)); break;
-            case GgufValueType.FLOAT32: this.buf.writeFloatLE(value as number, this.room(4)); break;
-            case GgufValueType.FLOAT64: this.buf.writeDoubleLE(value as number, this.room(8)); break;
-            case GgufValueType.UINT64: this.buf.writeBigUInt64LE(value as bigint, this.room(8)); break;
-            case GgufValueType.INT64: this.buf.writeBigInt64LE(value as bigint, this.room(8)); break;
-            case GgufValueType.BOOL: this.u8(value ? 1 : 0); break;
-            case GgufValueType.STRING: this.string(value as string); break;
-            default: throw new Error("unreachable: arrays and unknown types never get here");
+            case GgufValueType.UINT8: b.writeUInt8(value as number, at); break;
+            case GgufValueType.INT8: b.writeInt8(value as number, at); break;
+            case GgufValueType.UINT16: b.writeUInt16LE(value as number, at); break;
+            case GgufValueType.INT16: b.writeInt16LE(value as number, at); break;
+            case GgufValueType.UINT32: b.writeUInt32LE(value as number, at); break;
+            case GgufValueType.INT32: b.writeInt32LE(value as number, at); break;
+            case GgufValueType.FLOAT32: b.writeFloatLE(value as number, at); break;
+            case GgufValueType.FLOAT64: b.writeDoubleLE(value as number, at); break;
+            case GgufValueType.UINT64: b.writeBigUInt64LE(value as bigint, at); break;
+            case GgufValueType.INT64: b.writeBigInt64LE(value as bigint, at); break;
+            case GgufValueType.BOOL: b.writeUInt8(value ? 1 : 0, at); break;
         }
     }
 }

@@ -62,12 +62,15 @@ class HeaderCursor {
         return this.buf.subarray(at, at + n);
     }
 
+    // take() first: it may replace buf, and `this.buf.readX(await this.take(n))` would read the old one.
     async u32(what: string): Promise<number> {
-        return this.buf.readUInt32LE(await this.take(4, what));
+        const at = await this.take(4, what);
+        return this.buf.readUInt32LE(at);
     }
 
     async u64(what: string): Promise<bigint> {
-        return this.buf.readBigUInt64LE(await this.take(8, what));
+        const at = await this.take(8, what);
+        return this.buf.readBigUInt64LE(at);
     }
 
     /** A u64 that must be a safe JS integer (a count, dimension or offset). */

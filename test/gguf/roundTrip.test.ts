@@ -128,6 +128,26 @@ describe("GGUF round trip", () => {
         });
     }
 
+    it("a header of several MB (a large vocabulary) written and read as node-llama-cpp reads it", async () => {
+        const rng = new SeededRandom(7);
+        const tokens = Array.from({ length: 60_000 }, (_, i) => `▁tok${i}${["é", "🦙"][rng.below(2)]}`);
+        const metadata = new Map<string, GgufValue>([
+            ["general.architecture", { type: GgufValueType.STRING, value: "llama" }],
+            ["tokenizer.ggml.tokens", { type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, items: tokens }],
+            ["tokenizer.ggml.scores", { type: GgufValueType.ARRAY, itemType: GgufValueType.FLOAT32, items: Float32Array.from(tokens, () => rng.laplace(3)) }],
+            ["tokenizer.ggml.token_type", { type: GgufValueType.ARRAY, itemType: GgufValueType.INT32, items: Int32Array.from(tokens, () => rng.below(6)) }],
+            ["tokenizer.ggml.merges", { type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, items: tokens.slice(0, 40_000).map((t, i) => `${t} ${tokens[i + 1]}`) }]
+        ]);
+        const tensors = randomTensors(rng, 4);
+        const file = path.join(dir, "vocab.gguf");
+        const written = await writeSynthetic(file, metadata, tensors);
+        expect(written.dataOffset).toBeGreaterThan(2 << 20);
+        await expectSameAsNodeLlamaCpp(file, metadata);
+        const again = path.join(dir, "vocab-again.gguf");
+        await rewrite(file, again, 1 << 20);
+        expect((await fs.readFile(again)).equals(await fs.readFile(file))).toBe(true);
+    });
+
     it("entq tensors of any byte length: without dims (length from the data) or with dims [S]", async () => {
         const rng = new SeededRandom(42);
         const lengths = [1, 2, 31, 32, 33, 4095, 4096, 4097, 100_003];
