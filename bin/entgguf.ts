@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { Command } from "commander";
 
 import { packageRoot } from "../src/native/binding.js";
+import { registerConvertCommand } from "./commands/convert.js";
+import { registerInspectCommand } from "./commands/inspect.js";
 
 const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
 
@@ -14,6 +16,9 @@ const program = new Command()
     .description("Entropy-coded GGUF: 8-bit weights at 2-4 bits each, run through a patched llama.cpp")
     .version(pkg.version)
     .showHelpAfterError();
+
+registerConvertCommand(program);
+registerInspectCommand(program);
 
 try {
     await program.parseAsync(process.argv);

@@ -2,6 +2,7 @@
 // Every call returns a Promise and runs in a Napi::AsyncWorker; inside it,
 // segments are spread over threads (they are independently coded).
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -95,7 +96,7 @@ Napi::Buffer<uint8_t> giveBuffer(Napi::Env env, std::vector<uint8_t> *v, size_t 
     return Napi::Buffer<uint8_t>::New(env, v->data(), size, [](Napi::Env, uint8_t *, std::vector<uint8_t> *p) { delete p; }, v);
 }
 
-Napi::Object infoObject(Napi::Env env, const entq_info &in) {
+Napi::Object infoObject(Napi::Env env, const entq_info &in, bool withTable = true) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("version", in.version);
     o.Set("codeKind", in.code_kind);
@@ -108,6 +109,7 @@ Napi::Object infoObject(Napi::Env env, const entq_info &in) {
     o.Set("scaleBase", in.scale_base);
     o.Set("bytes", (double)in.size);
     o.Set("payloadBytes", in.payload_bytes);
+    if (!withTable) return o;
     Napi::Array freqs = Napi::Array::New(env, in.n_sym);
     for (uint32_t i = 0; i < in.n_sym; i++) {
         Napi::Object f = Napi::Object::New(env);
@@ -225,7 +227,7 @@ Napi::Value encode(const Napi::CallbackInfo &info) {
 }
 
 // What a decoding call produces.
-enum class DecodeMode { Codes, Dequantize, Validate };
+enum class DecodeMode { Codes, Dequantize, Validate, Histogram };
 
 class DecodeWorker : public Napi::AsyncWorker {
 public:
@@ -248,8 +250,10 @@ protected:
         entq_build_dtable(&info_, buf, table.get());
         uint64_t n = (uint64_t)info_.K * info_.N;
         size_t elem = mode_ == DecodeMode::Dequantize ? 4 : 1;
-        if (mode_ != DecodeMode::Validate) out_ = new std::vector<uint8_t>(n * elem);
+        bool keep = mode_ == DecodeMode::Codes || mode_ == DecodeMode::Dequantize;
+        if (keep) out_ = new std::vector<uint8_t>(n * elem);
         std::vector<int> st(info_.n_seg, ENTQ_OK);
+        std::vector<std::array<uint64_t, 256>> counts(mode_ == DecodeMode::Histogram ? info_.n_seg : 0);
         forEachSegment(info_.n_seg, threads_, [&](uint32_t s) {
             std::vector<uint8_t> row(info_.K);
             uint64_t first = (uint64_t)s * info_.rows_per_seg * info_.K;
@@ -261,10 +265,17 @@ protected:
             else {
                 entq_decoder d;
                 entq_dec_init(&info_, buf, s, &d);
-                for (uint32_t r = 0; r < entq_segment_rows(&info_, s); r++) entq_dec_run(table.get(), &d, info_.K, row.data());
+                if (!counts.empty()) counts[s].fill(0);
+                for (uint32_t r = 0; r < entq_segment_rows(&info_, s); r++) {
+                    entq_dec_run(table.get(), &d, info_.K, row.data());
+                    if (!counts.empty())
+                        for (uint8_t c : row) counts[s][c]++;
+                }
                 st[s] = entq_dec_finish(&d);
             }
         });
+        for (auto &c : counts)
+            for (int i = 0; i < 256; i++) histogram_[i] += c[i];
         for (uint32_t s = 0; s < info_.n_seg; s++)
             if (st[s] != ENTQ_OK) {
                 status_ = st[s];
@@ -275,6 +286,16 @@ protected:
     }
     void OnOK() override {
         Napi::Env env = Env();
+        if (mode_ == DecodeMode::Histogram && status_ == ENTQ_OK) {
+            Napi::Object r = Napi::Object::New(env);
+            Napi::Float64Array h = Napi::Float64Array::New(env, 256);
+            for (int i = 0; i < 256; i++) h[i] = (double)histogram_[i];
+            r.Set("counts", h);
+            r.Set("entropyBits", entq_entropy_bits(histogram_));
+            r.Set("info", infoObject(env, info_));
+            deferred_.Resolve(r);
+            return;
+        }
         if (mode_ == DecodeMode::Validate) {
             Napi::Object r = Napi::Object::New(env);
             r.Set("ok", status_ == ENTQ_OK);
@@ -315,6 +336,7 @@ private:
     int64_t failedSegment_ = -1;
     std::vector<uint8_t> *out_ = nullptr;
     uint64_t size_ = 0;
+    uint64_t histogram_[256] = {0};
 };
 
 Napi::Value startDecode(const Napi::CallbackInfo &info, DecodeMode mode) {
@@ -339,6 +361,7 @@ Napi::Value startDecode(const Napi::CallbackInfo &info, DecodeMode mode) {
 Napi::Value decode(const Napi::CallbackInfo &info) { return startDecode(info, DecodeMode::Codes); }
 Napi::Value dequantize(const Napi::CallbackInfo &info) { return startDecode(info, DecodeMode::Dequantize); }
 Napi::Value validate(const Napi::CallbackInfo &info) { return startDecode(info, DecodeMode::Validate); }
+Napi::Value histogram(const Napi::CallbackInfo &info) { return startDecode(info, DecodeMode::Histogram); }
 
 // streamInfo(stream) -> header and table, synchronously (parse only: cheap).
 Napi::Value streamInfo(const Napi::CallbackInfo &info) {
@@ -350,6 +373,19 @@ Napi::Value streamInfo(const Napi::CallbackInfo &info) {
     return infoObject(env, in);
 }
 
+// streamHeader(firstBytes) -> the fixed header's fields (version, shape, ...)
+// from a stream's first 36 bytes, without the rest of the stream.
+Napi::Value streamHeader(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    HeldBytes s = holdTypedArray(info[0], "stream", napi_uint8_array, 1);
+    entq_info in;
+    int st = entq_parse_fixed(s.data, s.size, &in);
+    if (st != ENTQ_OK) throw statusError(env, st, "streamHeader");
+    Napi::Object o = infoObject(env, in, false);
+    o.Delete("bytes");
+    return o;
+}
+
 }  // namespace
 
 void registerStream(Napi::Env env, Napi::Object exports) {
@@ -357,6 +393,9 @@ void registerStream(Napi::Env env, Napi::Object exports) {
     exports.Set("decode", Napi::Function::New(env, decode, "decode"));
     exports.Set("dequantize", Napi::Function::New(env, dequantize, "dequantize"));
     exports.Set("validate", Napi::Function::New(env, validate, "validate"));
+    exports.Set("histogram", Napi::Function::New(env, histogram, "histogram"));
     exports.Set("streamInfo", Napi::Function::New(env, streamInfo, "streamInfo"));
+    exports.Set("streamHeader", Napi::Function::New(env, streamHeader, "streamHeader"));
+    exports.Set("fixedHeaderBytes", Napi::Number::New(env, ENTQ_FIXED_HEADER_BYTES));
     exports.Set("formatVersion", Napi::Number::New(env, ENTQ_VERSION));
 }

@@ -258,14 +258,13 @@ static inline float entq_row_scale(const entq_info *in, const uint8_t *buf, uint
 
 static inline int entq_isfinite(float f) { return (entq_f32_bits(f) & 0x7f800000u) != 0x7f800000u; }
 
-/* Parses and checks everything but the payload words: every section lies in
- * [0, size), the table sums to 2^prob_bits with no zero for a present symbol,
- * the index is increasing and ends at the payload's end, the sizes add up to
- * exactly `size`. After ENTQ_OK any decoder may index the stream freely. */
-static inline int entq_parse(const uint8_t *buf, uint64_t size, entq_info *in) {
+/* The fixed header alone (section 1): enough to learn the version and shape
+ * from a stream's first ENTQ_FIXED_HEADER_BYTES bytes. */
+static inline int entq_parse_fixed(const uint8_t *buf, uint64_t size, entq_info *in) {
     memset(in, 0, sizeof(*in));
-    if (size < ENTQ_FIXED_HEADER_BYTES) return size >= 4 && memcmp(buf, ENTQ_MAGIC, 4) != 0 ? ENTQ_ERR_MAGIC : ENTQ_ERR_TRUNCATED;
+    if (size < 4) return ENTQ_ERR_TRUNCATED;
     if (memcmp(buf, ENTQ_MAGIC, 4) != 0) return ENTQ_ERR_MAGIC;
+    if (size < ENTQ_FIXED_HEADER_BYTES) return ENTQ_ERR_TRUNCATED;
     in->version = entq_rd16(buf + 4);
     if (in->version != ENTQ_VERSION) return ENTQ_ERR_VERSION;
     in->code_kind = buf[6];
@@ -284,6 +283,16 @@ static inline int entq_parse(const uint8_t *buf, uint64_t size, entq_info *in) {
     if (!entq_isfinite(in->scale_base) || !(in->scale_base > 0.0f)) return ENTQ_ERR_HEADER;
     if (in->n_sym < 1 || in->n_sym > 256 || entq_rd16(buf + 26) != 0) return ENTQ_ERR_HEADER;
     in->n_seg = (uint32_t)(((uint64_t)in->N + in->rows_per_seg - 1) / in->rows_per_seg);
+    return ENTQ_OK;
+}
+
+/* Parses and checks everything but the payload words: every section lies in
+ * [0, size), the table sums to 2^prob_bits with no zero for a present symbol,
+ * the index is increasing and ends at the payload's end, the sizes add up to
+ * exactly `size`. After ENTQ_OK any decoder may index the stream freely. */
+static inline int entq_parse(const uint8_t *buf, uint64_t size, entq_info *in) {
+    int st = entq_parse_fixed(buf, size, in);
+    if (st != ENTQ_OK) return st;
 
     uint64_t off = ENTQ_FIXED_HEADER_BYTES;
     if (in->code_kind == ENTQ_CODES_CUSTOM) {

@@ -153,7 +153,12 @@ export interface NativeBinding extends NativeQuantBinding {
     decode(stream: Uint8Array, options?: NativeDecodeOptions): Promise<{ codes: Buffer; info: NativeStreamInfo }>;
     dequantize(stream: Uint8Array, options?: NativeDecodeOptions): Promise<{ values: Float32Array; info: NativeStreamInfo }>;
     validate(stream: Uint8Array, options?: NativeValidateOptions): Promise<NativeValidateResult>;
+    /** decodes (checksum first) and counts each code: the exact code entropy */
+    histogram(stream: Uint8Array, options?: NativeDecodeOptions): Promise<{ counts: Float64Array; entropyBits: number; info: NativeStreamInfo }>;
     streamInfo(stream: Uint8Array): NativeStreamInfo;
+    /** the fixed header's fields from a stream's first fixedHeaderBytes bytes */
+    streamHeader(firstBytes: Uint8Array): Omit<NativeStreamInfo, "frequencies" | "bytes">;
+    fixedHeaderBytes: number;
 }
 
 let binding: NativeBinding | undefined;

@@ -1,0 +1,82 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+
+import { convertModel } from "../../src/convert/convertModel.js";
+import { dequantizeModel } from "../../src/convert/dequantizeModel.js";
+import { formatTable } from "../formatTable.js";
+
+function number(what: string) {
+    return (v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n)) throw new InvalidArgumentError(`${what} must be a number`);
+        return n;
+    };
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function registerConvertCommand(program: Command): void {
+    program
+        .command("convert")
+        .description("convert an F32/F16/BF16/Q8_0 GGUF into an entropy-coded GGUF (linear weights as ENTQ streams)")
+        .argument("<in.gguf>", "source model")
+        .requiredOption("-o, --output <out.gguf>", "coded model to write (written to a temp file, renamed when complete)")
+        .option("--bits <n>", "target bits per weight of each coded tensor, tables and scales included (default 3)", number("--bits"))
+        .option("--lambda <x>", "EntQuant's lambda instead of a target rate (3.9 ~ 4 bits, 14.5 ~ 3, 58 ~ 2 on LLaMA-2)", number("--lambda"))
+        .addOption(new Option("--codes <kind>", "8-bit code kind").choices(["fp8", "int8"]).default("fp8"))
+        .addOption(new Option("--objective <name>", "how row scales are chosen: EntQuant's L1 objective, entropy-constrained, or plain absmax").choices(["l1", "ecq", "absmax"]).default("l1"))
+        .option("--include <glob>", "code tensors matching this pattern (repeatable; replaces the default blk.*.attn_*/ffn_* weights)", collect)
+        .option("--exclude <glob>", "never code tensors matching this pattern (repeatable)", collect)
+        .option("--output-head", "also code output.weight")
+        .option("--fallback-gap <x>", "absmax fallback when max|w| / 8th largest |w| >= x (0 disables; default 8)", number("--fallback-gap"))
+        .option("--segment-symbols <n>", "symbols per stream segment: more segments, more parallel decoding, 132 bytes each", number("--segment-symbols"))
+        .option("-t, --threads <n>", "threads (default: all cores)", number("--threads"))
+        .option("--emit-dequantized <ref.gguf>", "also write the model with every coded weight as its exact dequantised F32 values")
+        .option("--json", "print the summary as JSON")
+        .action(async (input: string, o: Record<string, unknown>) => {
+            const abort = new AbortController();
+            const stop = () => abort.abort(new Error("interrupted: nothing was written"));
+            process.once("SIGINT", stop).once("SIGTERM", stop);
+            const s = await convertModel(input, o.output as string, {
+                bits: o.bits as number | undefined,
+                lambda: o.lambda as number | undefined,
+                codes: o.codes as "fp8" | "int8",
+                objective: o.objective as "l1" | "ecq" | "absmax",
+                include: o.include as string[] | undefined,
+                exclude: o.exclude as string[] | undefined,
+                outputHead: Boolean(o.outputHead),
+                fallbackGap: o.fallbackGap as number | undefined,
+                segmentSymbols: o.segmentSymbols as number | undefined,
+                threads: o.threads as number | undefined,
+                signal: abort.signal
+            });
+            if (o.emitDequantized) await dequantizeModel(s.output, o.emitDequantized as string, { signal: abort.signal });
+            process.off("SIGINT", stop).off("SIGTERM", stop);
+            if (o.json) {
+                console.log(JSON.stringify(s, null, 2));
+                return;
+            }
+            const rows = s.tensors.map((t) => [
+                t.name,
+                `${t.shape[0]}x${t.shape[1]}`,
+                t.sourceType,
+                String(t.sourceBytes),
+                String(t.codedBytes),
+                t.bitsPerWeight.toFixed(3),
+                t.entropyBits.toFixed(3),
+                t.lambda.toFixed(2),
+                t.relL2.toExponential(2),
+                t.fellBack ? "absmax" : ""
+            ]);
+            console.log(formatTable(["tensor", "K x N", "from", "bytes", "coded", "bits/w", "entropy", "lambda", "rel L2", "fallback"], rows));
+            const mb = (b: number) => (b / 1e6).toFixed(2);
+            console.log(
+                `\n${s.tensors.length} tensors coded, ${s.keptTensors} kept: ${mb(s.sourceBytes)} MB -> ${mb(s.codedBytes)} MB, ` +
+                    `${s.bitsPerWeight.toFixed(3)} bits/weight; fallbacks: ${s.fallbacks.length ? s.fallbacks.join(", ") : "none"}`
+            );
+            console.log(
+                `wrote ${s.output} (${mb(s.fileBytes)} MB) in ${s.seconds.toFixed(1)} s, ${(s.weightsPerSecond / 1e6).toFixed(1)} M weights/s, ` +
+                    `peak memory ${mb(s.peakRssBytes)} MB`
+            );
+            if (o.emitDequantized) console.log(`wrote the dequantised reference ${o.emitDequantized as string}`);
+        });
+}

@@ -1,0 +1,39 @@
+import type { Command } from "commander";
+
+import { inspectModel } from "../../src/inspect/inspectModel.js";
+import { formatTable } from "../formatTable.js";
+
+export function registerInspectCommand(program: Command): void {
+    program
+        .command("inspect")
+        .description("show a GGUF's metadata and tensors; for entropy-coded tensors also bits/weight, code kind, entropy, segments")
+        .argument("<file.gguf>", "model file")
+        .option("--json", "print JSON (for machines)")
+        .option("--no-decode", "do not decode coded tensors (faster; no entropy, no checksum check)")
+        .action(async (file: string, opts: { json?: boolean; decode: boolean }) => {
+            const r = await inspectModel(file, { decode: opts.decode });
+            if (opts.json) {
+                console.log(JSON.stringify(r, null, 2));
+                return;
+            }
+            console.log(`${r.file}: GGUF v${r.version}, ${r.fileBytes} bytes, ${r.tensors.length} tensors`);
+            console.log("\nmetadata:");
+            for (const [k, v] of Object.entries(r.metadata)) console.log(`  ${k} = ${typeof v === "string" ? v : JSON.stringify(v)}`);
+            console.log("");
+            const rows = r.tensors.map((t) => [
+                t.name,
+                t.entq ? `[${t.entq.shape.join(", ")}]` : `[${t.dims.join(", ")}]`,
+                t.type,
+                String(t.bytes),
+                t.entq ? t.entq.bitsPerWeight.toFixed(3) : "",
+                t.entq?.codeKind ?? "",
+                t.entq?.entropyBits !== undefined ? t.entq.entropyBits.toFixed(3) : "",
+                t.entq ? String(t.entq.segments) : ""
+            ]);
+            console.log(formatTable(["tensor", "shape", "type", "bytes", "bits/w", "codes", "entropy", "segments"], rows));
+            if (r.codedBitsPerWeight !== undefined) {
+                const coded = r.tensors.filter((t) => t.entq).length;
+                console.log(`\n${coded} coded tensors, ${r.codedBitsPerWeight.toFixed(3)} bits/weight (streams' bytes x 8 / elements, tables and scales included)`);
+            }
+        });
+}

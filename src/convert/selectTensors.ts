@@ -1,0 +1,61 @@
+// Which tensors the converter codes. Only linear weights used by matrix
+// multiplication (GUIDE §2.7): embeddings (get_rows), norms and biases keep
+// their type. The choice is by name pattern, so any architecture works.
+
+/** Linear weights of the blocks, in llama.cpp's tensor names. */
+export const DEFAULT_CODED_PATTERNS = [
+    "blk.*.attn_q.weight",
+    "blk.*.attn_k.weight",
+    "blk.*.attn_v.weight",
+    "blk.*.attn_qkv.weight",
+    "blk.*.attn_output.weight",
+    "blk.*.ffn_gate.weight",
+    "blk.*.ffn_up.weight",
+    "blk.*.ffn_down.weight"
+];
+
+/** The output head (optional: it is the largest single matrix of small models). */
+export const OUTPUT_HEAD_PATTERN = "output.weight";
+
+export interface TensorSelectionOptions {
+    /** glob patterns (`*` any run of characters, `?` one); replace the defaults when given */
+    include?: string[];
+    /** glob patterns removed from the selection */
+    exclude?: string[];
+    /** also code output.weight */
+    outputHead?: boolean;
+}
+
+export interface TensorCandidate {
+    name: string;
+    /** ggml order: dims[0] is the row length K */
+    dims: number[];
+    /** whether the converter can read this tensor's type as weights */
+    readable: boolean;
+}
+
+export interface TensorChoice {
+    name: string;
+    code: boolean;
+    /** why a matching tensor is kept as it is */
+    reason?: string;
+}
+
+export function globToRegExp(glob: string): RegExp {
+    const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+    return new RegExp(`^${body}$`);
+}
+
+/** Decides, per tensor, whether to code it. */
+export function selectTensors(tensors: TensorCandidate[], options: TensorSelectionOptions = {}): TensorChoice[] {
+    const include = (options.include?.length ? options.include : DEFAULT_CODED_PATTERNS).map(globToRegExp);
+    if (options.outputHead) include.push(globToRegExp(OUTPUT_HEAD_PATTERN));
+    const exclude = (options.exclude ?? []).map(globToRegExp);
+    return tensors.map((t) => {
+        if (!include.some((r) => r.test(t.name)) || exclude.some((r) => r.test(t.name))) return { name: t.name, code: false };
+        const matrix = t.dims.length >= 2 && t.dims.slice(2).every((d) => d === 1);
+        if (!matrix) return { name: t.name, code: false, reason: `not a matrix (shape [${t.dims.join(", ")}])` };
+        if (!t.readable) return { name: t.name, code: false, reason: "tensor type not supported as input (F32, F16, BF16, Q8_0 are)" };
+        return { name: t.name, code: true };
+    });
+}
