@@ -52,6 +52,7 @@ for (const codeKind of [CodeKind.E4M3, CodeKind.INT8] as const) {
     const runs: [string, Partial<QuantizeTensorOptions>][] = [
         [`L1 lambda ${lambda}`, { method: QuantMethod.L1, lambda }],
         ["L1 target 3.0 bits", { method: QuantMethod.L1, targetBits: 3 }],
+        ["ECQ target 3.0 bits", { method: QuantMethod.Ecq, targetBits: 3 }],
         ["absmax", { method: QuantMethod.Absmax }]
     ];
     for (const [name, opts] of runs) {
