@@ -1,0 +1,173 @@
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { makeSyntheticModel } from "../../src/bench/makeSyntheticModel.js";
+import { convertModel } from "../../src/convert/convertModel.js";
+import { ENTQ_KEYS } from "../../src/convert/entqMetadata.js";
+import { ENTQ_GGML_TYPE, GgmlType } from "../../src/gguf/ggmlTypes.js";
+import { readGguf } from "../../src/gguf/readGguf.js";
+import { writeGguf } from "../../src/gguf/writeGguf.js";
+import { decodeStream } from "../../src/stream/decodeStream.js";
+import { repoRoot, sharedFile } from "../helpers/sharedData.js";
+
+const stories = sharedFile("models/stories260K.gguf");
+const cli = join(repoRoot, "dist", "bin", "entgguf.js");
+let dir: string;
+
+beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "entgguf-convert-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function runCli(args: string[]) {
+    return spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", timeout: 300_000 });
+}
+
+describe.skipIf(stories.missing)(`convert stories260K ${stories.missing ?? ""}`, () => {
+    for (const [codes, bits] of [["fp8", 2.5], ["int8", 4]] as const) {
+        it(`at ${bits} bits/weight (${codes}): metadata kept, untouched tensors byte-identical, coded = dequantised reference`, async () => {
+            const out = join(dir, `s-${codes}-${bits}.gguf`);
+            const ref = join(dir, `s-${codes}-${bits}-ref.gguf`);
+            const r = runCli(["convert", stories.path, "-o", out, "--bits", String(bits), "--codes", codes, "--emit-dequantized", ref, "--json"]);
+            expect(r.status, r.stderr).toBe(0);
+            const summary = JSON.parse(r.stdout) as { bitsPerWeight: number; tensors: unknown[] };
+            expect(summary.tensors).toHaveLength(35);
+            expect(Math.abs(summary.bitsPerWeight - bits)).toBeLessThan(0.05);
+
+            const src = await readGguf(stories.path);
+            const dst = await readGguf(out);
+            const refm = await readGguf(ref);
+            try {
+                // metadata: every source key with the same value, plus entq.* keys
+                for (const [k, v] of src.info.metadata) expect(dst.info.metadata.get(k), k).toEqual(v);
+                expect([...dst.info.metadata.keys()].filter((k) => !src.info.metadata.has(k)).every((k) => k.startsWith("entq."))).toBe(true);
+                expect(dst.info.metadata.get(ENTQ_KEYS.codeKind)).toMatchObject({ value: codes === "fp8" ? "e4m3" : "int8" });
+                expect(dst.info.tensors.map((t) => t.name)).toEqual(src.info.tensors.map((t) => t.name));
+                let coded = 0;
+                for (const t of src.info.tensors) {
+                    const d = dst.tensor(t.name)!;
+                    const f = refm.tensor(t.name)!;
+                    if (d.type !== ENTQ_GGML_TYPE) {
+                        expect(d.type).toBe(t.type);
+                        expect(Buffer.compare(await dst.readTensorData(d), await src.readTensorData(t)), t.name).toBe(0);
+                        expect(Buffer.compare(await refm.readTensorData(f), await src.readTensorData(t)), t.name).toBe(0);
+                        continue;
+                    }
+                    coded++;
+                    expect(t.name).toMatch(/^blk\.\d+\.(attn_(q|k|v|output)|ffn_(gate|up|down))\.weight$/);
+                    const { values } = await decodeStream(await dst.readTensorData(d), "values", { K: t.dims[0], N: t.dims[1] });
+                    expect(f.type).toBe(GgmlType.F32);
+                    expect(f.dims).toEqual(t.dims);
+                    expect(Buffer.compare(Buffer.from(values.buffer, values.byteOffset, values.byteLength), await refm.readTensorData(f)), t.name).toBe(0);
+                }
+                expect(coded).toBe(35);
+            } finally {
+                await Promise.all([src.close(), dst.close(), refm.close()]);
+            }
+            const inspect = runCli(["inspect", out, "--json"]);
+            expect(inspect.status, inspect.stderr).toBe(0);
+            const info = JSON.parse(inspect.stdout) as { tensors: { entq?: { entropyBits: number; bitsPerWeight: number } }[] };
+            const streams = info.tensors.filter((t) => t.entq);
+            expect(streams).toHaveLength(35);
+            for (const t of streams) expect(t.entq!.entropyBits).toBeLessThan(t.entq!.bitsPerWeight);
+        });
+    }
+
+    it("a higher rate gives a smaller error", async () => {
+        const lo = await convertModel(stories.path, join(dir, "lo.gguf"), { bits: 2.5, progress: false });
+        const hi = await convertModel(stories.path, join(dir, "hi.gguf"), { bits: 4, progress: false });
+        const err = (s: typeof lo) => s.tensors.reduce((a, t) => a + t.relL2, 0);
+        expect(err(hi)).toBeLessThan(err(lo));
+        expect(hi.codedBytes).toBeGreaterThan(lo.codedBytes);
+    });
+});
+
+describe("bad input: one clear error, non-zero exit, nothing written", () => {
+    let model: string;
+    beforeAll(async () => {
+        model = join(dir, "small.gguf");
+        await makeSyntheticModel(model, { layers: 2, dim: 64, ffn: 128, heads: 4, kvHeads: 2, vocab: 300, type: "f16", seed: 1 });
+    });
+
+    function expectRefused(args: string[], message: RegExp, out: string) {
+        const r = runCli(args);
+        expect(r.status).not.toBe(0);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr.trim().split("\n")).toHaveLength(1);
+        expect(existsSync(out)).toBe(false);
+        expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    }
+
+    it("not a GGUF", () => {
+        const f = join(dir, "not.gguf");
+        writeFileSync(f, "this is not a model at all, not at all, not at all");
+        expectRefused(["convert", f, "-o", join(dir, "o1.gguf")], /not\.gguf.*(magic|not a GGUF)/i, join(dir, "o1.gguf"));
+    });
+
+    it("truncated", () => {
+        const f = join(dir, "cut.gguf");
+        const bytes = readFileSync(model);
+        writeFileSync(f, bytes.subarray(0, Math.floor(bytes.length * 0.7)));
+        expectRefused(["convert", f, "-o", join(dir, "o2.gguf")], /cut\.gguf.*truncated/i, join(dir, "o2.gguf"));
+    });
+
+    it("a tensor type the converter cannot read", async () => {
+        const f = join(dir, "q4.gguf");
+        const src = await readGguf(model);
+        const t = src.info.tensors;
+        // a Q4_0 attn_q: 64 columns = 2 blocks of 18 bytes per row
+        await writeGguf(f, { metadata: src.info.metadata, tensors: t.map((x) => (x.name === "blk.0.attn_q.weight" ? { name: x.name, type: GgmlType.Q4_0, dims: x.dims } : x)) }, async (spec, i) =>
+            spec.type === GgmlType.Q4_0 ? new Uint8Array(64 * 2 * 18) : src.readTensorData(t[i]!)
+        );
+        await src.close();
+        expectRefused(["convert", f, "-o", join(dir, "o3.gguf")], /blk\.0\.attn_q\.weight.*q4_0/, join(dir, "o3.gguf"));
+    });
+
+    it("inconsistent offsets", () => {
+        const f = join(dir, "offsets.gguf");
+        const bytes = Buffer.from(readFileSync(model));
+        // the first tensor info's offset field: the last 8 bytes of its record; set it past the end
+        const name = Buffer.from("token_embd.weight");
+        const at = bytes.indexOf(name) + name.length + 4 + 2 * 8 + 4;
+        bytes.writeBigUInt64LE(BigInt(bytes.length) * 2n, at);
+        writeFileSync(f, bytes);
+        expectRefused(["convert", f, "-o", join(dir, "o4.gguf")], /offsets\.gguf.*(offset|truncated|past the end|outside)/i, join(dir, "o4.gguf"));
+    });
+
+    it("a missing output directory", () => {
+        const out = join(dir, "no-such-dir", "o5.gguf");
+        expectRefused(["convert", model, "-o", out], /no-such-dir.*does not exist/, out);
+    });
+
+    it("an input that is already coded", () => {
+        const out = join(dir, "o6.gguf");
+        const first = runCli(["convert", model, "-o", out]);
+        expect(first.status, first.stderr).toBe(0);
+        expectRefused(["convert", out, "-o", join(dir, "o7.gguf")], /already entropy-coded/, join(dir, "o7.gguf"));
+    });
+});
+
+describe("interrupted conversion", () => {
+    it("leaves no output file when killed mid-way (SIGINT cleans its temp file too)", async () => {
+        const model = join(dir, "mid.gguf");
+        await makeSyntheticModel(model, { layers: 6, dim: 512, ffn: 1536, heads: 8, kvHeads: 4, vocab: 512, type: "f16", seed: 2 });
+        for (const signal of ["SIGINT", "SIGKILL"] as const) {
+            const out = join(dir, `killed-${signal}.gguf`);
+            const child = spawn(process.execPath, [cli, "convert", model, "-o", out, "--threads", "1"], { stdio: "ignore" });
+            const temp = () => readdirSync(dir).filter((f) => f.startsWith(`.killed-${signal}.gguf.`));
+            // wait until it is writing (its temp file exists), then stop it
+            const t0 = Date.now();
+            while (temp().length === 0 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
+            expect(temp().length).toBe(1);
+            child.kill(signal);
+            const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+            expect(code).not.toBe(0);
+            expect(existsSync(out)).toBe(false);
+            if (signal === "SIGINT") expect(temp()).toEqual([]);
+            else for (const f of temp()) rmSync(join(dir, f));
+        }
+    });
+});
