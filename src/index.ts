@@ -9,3 +9,5 @@ export { quantizeTensor, type QuantizeTensorOptions, type QuantizedTensor } from
 export { quantObjective } from "./quant/quantObjective.js";
 export { roundToCodes } from "./quant/roundToCodes.js";
 export { QuantizeError, type QuantizeErrorCode } from "./quant/QuantizeError.js";
+export { tensorRateCurve, defaultRateCurveLambdas, type TensorRateCurve, type TensorRateCurveOptions } from "./quant/tensorRateCurve.js";
+export { findModelLambda } from "./quant/findModelLambda.js";

@@ -136,16 +136,8 @@ private:
     std::string error_;
 };
 
-// quantize(weights: Float32Array, N, K, {codeKind, method, lambda, targetBits,
-//   ecqIters, ecqInitLambda, fallbackGap, threads, segmentSymbols, exhaustive}) -> Promise
-Napi::Value quantize(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[3].IsObject()) throw Napi::TypeError::New(env, "quantize(weights, N, K, options)");
-    Held<float> w = hold<float>(info[0], "weights", napi_float32_array);
-    uint32_t N = u32Arg(info[1], "N"), K = u32Arg(info[2], "K");
-    if ((uint64_t)N * K != w.length)
-        throw Napi::RangeError::New(env, "weights holds " + std::to_string(w.length) + " values, N x K = " + std::to_string((uint64_t)N * K));
-    Napi::Object o = info[3].As<Napi::Object>();
+// Options shared by quantize and quantRateCurve.
+entq_quant_opts quantOptions(const Napi::Object &o) {
     entq_quant_opts q;
     q.code_kind = u32Opt(o, "codeKind", q.code_kind);
     q.method = u32Opt(o, "method", q.method);
@@ -157,7 +149,79 @@ Napi::Value quantize(const Napi::CallbackInfo &info) {
     q.n_threads = u32Opt(o, "threads", 0);
     q.segment_symbols = u32Opt(o, "segmentSymbols", 0);
     q.exhaustive = !o.Get("exhaustive").IsUndefined() && o.Get("exhaustive").ToBoolean();
+    return q;
+}
+
+// quantize(weights: Float32Array, N, K, {codeKind, method, lambda, targetBits,
+//   ecqIters, ecqInitLambda, fallbackGap, threads, segmentSymbols, exhaustive}) -> Promise
+Napi::Value quantize(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[3].IsObject()) throw Napi::TypeError::New(env, "quantize(weights, N, K, options)");
+    Held<float> w = hold<float>(info[0], "weights", napi_float32_array);
+    uint32_t N = u32Arg(info[1], "N"), K = u32Arg(info[2], "K");
+    if ((uint64_t)N * K != w.length)
+        throw Napi::RangeError::New(env, "weights holds " + std::to_string(w.length) + " values, N x K = " + std::to_string((uint64_t)N * K));
+    entq_quant_opts q = quantOptions(info[3].As<Napi::Object>());
     auto *wk = new QuantizeWorker(env, std::move(w), N, K, q);
+    Napi::Promise p = wk->promise();
+    wk->Queue();
+    return p;
+}
+
+class RateCurveWorker : public Napi::AsyncWorker {
+public:
+    RateCurveWorker(Napi::Env env, Held<float> w, uint32_t N, uint32_t K, std::vector<double> lambdas, entq_quant_opts o)
+        : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), w_(std::move(w)), N_(N), K_(K),
+          lambdas_(std::move(lambdas)), bits_(lambdas_.size()), o_(o) {}
+    Napi::Promise promise() { return deferred_.Promise(); }
+
+protected:
+    void Execute() override {
+        status_ = entq_rate_curve(w_.data, N_, K_, o_, lambdas_.data(), (uint32_t)lambdas_.size(), bits_.data(), rep_, error_);
+    }
+    void OnOK() override {
+        Napi::Env env = Env();
+        if (status_ != ENTQ_QUANT_OK) {
+            Napi::Error e = Napi::Error::New(env, error_);
+            e.Set("code", Napi::String::New(env, std::string("ENTQ_QUANT_") + quantStatusName(status_)));
+            deferred_.Reject(e.Value());
+            return;
+        }
+        Napi::Object r = Napi::Object::New(env);
+        Napi::Float64Array b = Napi::Float64Array::New(env, bits_.size());
+        std::memcpy(b.Data(), bits_.data(), bits_.size() * sizeof(double));
+        r.Set("bits", b);
+        r.Set("method", entq_method_name(rep_.method));
+        r.Set("fellBack", rep_.fell_back);
+        r.Set("outlierGap", rep_.outlier_gap);
+        r.Set("sampleRows", rep_.sample_rows);
+        deferred_.Resolve(r);
+    }
+    void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+private:
+    Napi::Promise::Deferred deferred_;
+    Held<float> w_;
+    uint32_t N_, K_;
+    std::vector<double> lambdas_, bits_;
+    entq_quant_opts o_;
+    entq_quant_report rep_;
+    int status_ = ENTQ_QUANT_OK;
+    std::string error_;
+};
+
+// quantRateCurve(weights: Float32Array, N, K, lambdas: Float64Array, options as quantize)
+//   -> Promise<{bits: Float64Array, method, fellBack, outlierGap, sampleRows}>
+Napi::Value quantRateCurve(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 5 || !info[4].IsObject()) throw Napi::TypeError::New(env, "quantRateCurve(weights, N, K, lambdas, options)");
+    Held<float> w = hold<float>(info[0], "weights", napi_float32_array);
+    uint32_t N = u32Arg(info[1], "N"), K = u32Arg(info[2], "K");
+    if ((uint64_t)N * K != w.length)
+        throw Napi::RangeError::New(env, "weights holds " + std::to_string(w.length) + " values, N x K = " + std::to_string((uint64_t)N * K));
+    Held<double> l = hold<double>(info[3], "lambdas", napi_float64_array);
+    std::vector<double> lambdas(l.data, l.data + l.length);
+    auto *wk = new RateCurveWorker(env, std::move(w), N, K, std::move(lambdas), quantOptions(info[4].As<Napi::Object>()));
     Napi::Promise p = wk->promise();
     wk->Queue();
     return p;
@@ -203,6 +267,7 @@ Napi::Value roundCodes(const Napi::CallbackInfo &info) {
 
 void registerQuant(Napi::Env env, Napi::Object exports) {
     exports.Set("quantize", Napi::Function::New(env, quantize, "quantize"));
+    exports.Set("quantRateCurve", Napi::Function::New(env, quantRateCurve, "quantRateCurve"));
     exports.Set("quantObjective", Napi::Function::New(env, quantObjective, "quantObjective"));
     exports.Set("roundCodes", Napi::Function::New(env, roundCodes, "roundCodes"));
 }

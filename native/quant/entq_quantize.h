@@ -72,6 +72,12 @@ struct entq_quant_report {
     uint32_t sample_rows = 0;
 };
 
+#define ENTQ_L1_LAMBDA_MIN (1.0 / 65536)
+#define ENTQ_L1_LAMBDA_MAX 16777216.0
+#define ENTQ_ECQ_LAMBDA_MIN 1e-9
+#define ENTQ_ECQ_LAMBDA_MAX 1e3
+#define ENTQ_SAMPLE_WEIGHTS (1u << 20) /* weights in the lambda searches' row sample */
+
 namespace entq_detail {
 
 /* fn(thread, begin, end) over [0, n) in chunks, on n_threads threads. */
@@ -245,23 +251,13 @@ inline std::string fmt(const char *f, double a, double b = 0, double c = 0) {
     return buf;
 }
 
-}  // namespace entq_detail
-
-#define ENTQ_L1_LAMBDA_MIN (1.0 / 65536)
-#define ENTQ_L1_LAMBDA_MAX 16777216.0
-#define ENTQ_ECQ_LAMBDA_MIN 1e-9
-#define ENTQ_ECQ_LAMBDA_MAX 1e3
-#define ENTQ_SAMPLE_WEIGHTS (1u << 20)
-
-/* Quantises W (N rows x K, row-major f32) into codes (N K bytes) and
- * row_scales (N f16 bits), with rep.scale_base the stream's scale_base.
- * Returns entq_quant_status; error says what went wrong. */
-inline int entq_quantize_tensor(const float *W, uint32_t N, uint32_t K, const entq_quant_opts &o, uint8_t *codes,
-                                uint16_t *row_scales, entq_quant_report &rep, std::string &error) {
-    using namespace entq_detail;
+/* Checks the options, gathers the statistics, applies the fallback rule and
+ * picks scale_base: everything before the rows are quantised. */
+inline int prepare(const float *W, uint32_t N, uint32_t K, const entq_quant_opts &o, Tensor &t, entq_quant_report &rep,
+                   std::string &error) {
     rep = entq_quant_report();
     if (N == 0 || K == 0) { error = "tensor is empty (N or K is 0)"; return ENTQ_QUANT_ERR_ARG; }
-    if (!W || !codes || !row_scales) { error = "missing buffer"; return ENTQ_QUANT_ERR_ARG; }
+    if (!W) { error = "missing buffer"; return ENTQ_QUANT_ERR_ARG; }
     if (!entq_grid_kind_ok(o.code_kind)) { error = "code kind must be E4M3 or INT8"; return ENTQ_QUANT_ERR_ARG; }
     if (o.method >= ENTQ_METHOD_COUNT) { error = "unknown method"; return ENTQ_QUANT_ERR_ARG; }
     if (!(o.lambda >= 0) || !std::isfinite(o.lambda)) { error = "lambda must be finite and >= 0"; return ENTQ_QUANT_ERR_ARG; }
@@ -270,7 +266,6 @@ inline int entq_quantize_tensor(const float *W, uint32_t N, uint32_t K, const en
     if (o.method == ENTQ_METHOD_ECQ && (o.ecq_iters < 1 || o.ecq_iters > 100)) { error = "ecq iterations must be 1..100"; return ENTQ_QUANT_ERR_ARG; }
     if (!(o.ecq_init_lambda >= 0) || !std::isfinite(o.ecq_init_lambda)) { error = "ecq init lambda must be finite and >= 0"; return ENTQ_QUANT_ERR_ARG; }
 
-    Tensor t;
     t.W = W;
     t.N = N;
     t.K = K;
@@ -328,12 +323,12 @@ inline int entq_quantize_tensor(const float *W, uint32_t N, uint32_t K, const en
     t.base = entq_scale_base(max_scale);
     rep.scale_base = t.base;
     rep.lambda = o.lambda;
+    return ENTQ_QUANT_OK;
+}
 
-    Search sr;
-    sr.t = &t;
-    sr.codes = codes;
-    sr.scales = row_scales;
-    sr.rep = &rep;
+/* The row sample of the lambda searches: evenly spaced rows, ~2^20 weights
+ * (at least 128 rows); the whole tensor when that is not much more. */
+inline void setup_sample(Search &sr, uint32_t N, uint32_t K) {
     const uint32_t want = std::max<uint32_t>(128, (uint32_t)std::min<uint64_t>(N, (ENTQ_SAMPLE_WEIGHTS + K - 1) / K));
     sr.sample_is_all = (uint64_t)N * K <= 2ull * ENTQ_SAMPLE_WEIGHTS || want >= N;
     if (!sr.sample_is_all) {
@@ -342,7 +337,28 @@ inline int entq_quantize_tensor(const float *W, uint32_t N, uint32_t K, const en
         sr.s_codes.resize((size_t)want * K);
         sr.s_scales.resize(want);
     }
-    rep.sample_rows = sr.sample_is_all ? N : want;
+    sr.rep->sample_rows = sr.sample_is_all ? N : want;
+}
+
+}  // namespace entq_detail
+
+/* Quantises W (N rows x K, row-major f32) into codes (N K bytes) and
+ * row_scales (N f16 bits), with rep.scale_base the stream's scale_base.
+ * Returns entq_quant_status; error says what went wrong. */
+inline int entq_quantize_tensor(const float *W, uint32_t N, uint32_t K, const entq_quant_opts &o, uint8_t *codes,
+                                uint16_t *row_scales, entq_quant_report &rep, std::string &error) {
+    using namespace entq_detail;
+    if (!codes || !row_scales) { error = "missing buffer"; return ENTQ_QUANT_ERR_ARG; }
+    Tensor t;
+    int st = prepare(W, N, K, o, t, rep, error);
+    if (st != ENTQ_QUANT_OK) return st;
+
+    Search sr;
+    sr.t = &t;
+    sr.codes = codes;
+    sr.scales = row_scales;
+    sr.rep = &rep;
+    setup_sample(sr, N, K);
 
     auto target_error = [&](const entq_lambda_result &res) {
         if (res.status == ENTQ_LAMBDA_TOO_HIGH)
@@ -410,6 +426,41 @@ inline int entq_quantize_tensor(const float *W, uint32_t N, uint32_t K, const en
     rep.bits_per_weight = rep.est_bytes * 8.0 / ((double)N * K);
     rep.objective = rep.method == ENTQ_METHOD_ECQ ? entq_rel_l2(&rep.err) * entq_rel_l2(&rep.err) + rep.lambda * rep.bits_per_weight
                                                   : entq_objective_value(o.code_kind, rep.lambda, &rep.err);
+    return ENTQ_QUANT_OK;
+}
+
+/* Estimated bits/weight of W's stream at each of n lambdas (L1), measured on
+ * the row sample without writing codes: the building block of a model-wide
+ * target rate, where one lambda must serve every tensor (EntQuant's split of
+ * bits between tensors). A tensor that falls back has its absmax size at
+ * every lambda. o.method must be L1. */
+inline int entq_rate_curve(const float *W, uint32_t N, uint32_t K, const entq_quant_opts &o, const double *lambdas, uint32_t n,
+                           double *bits, entq_quant_report &rep, std::string &error) {
+    using namespace entq_detail;
+    if (o.method != ENTQ_METHOD_L1 || o.target_bits > 0) { error = "a rate curve is measured for method l1 at given lambdas"; return ENTQ_QUANT_ERR_ARG; }
+    for (uint32_t i = 0; i < n; i++)
+        if (!(lambdas[i] >= 0) || !std::isfinite(lambdas[i])) { error = "lambdas must be finite and >= 0"; return ENTQ_QUANT_ERR_ARG; }
+    Tensor t;
+    int st = prepare(W, N, K, o, t, rep, error);
+    if (st != ENTQ_QUANT_OK) return st;
+    Search sr;
+    sr.t = &t;
+    sr.rep = &rep;
+    setup_sample(sr, N, K);
+    std::vector<uint8_t> codes;
+    std::vector<uint16_t> scales;
+    if (sr.sample_is_all) { /* then the passes write "the outputs": give them scratch */
+        codes.resize((size_t)N * K);
+        scales.resize(N);
+        sr.codes = codes.data();
+        sr.scales = scales.data();
+    }
+    if (rep.method == ENTQ_METHOD_ABSMAX) {
+        PassSums ps = sr.pass(nullptr, false);
+        std::fill(bits, bits + n, bits_of(t, ps.counts));
+        return ENTQ_QUANT_OK;
+    }
+    for (uint32_t i = 0; i < n; i++) bits[i] = sr.l1(lambdas[i], false);
     return ENTQ_QUANT_OK;
 }
 

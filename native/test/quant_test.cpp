@@ -347,3 +347,32 @@ TEST(quant_zero_rows_and_threads_agree) {
     Quantized z = quantize(zeros, N, K, o);
     CHECK(z.status == ENTQ_QUANT_OK && z.rep.objective == 0 && encodedBytes(N, K, o.code_kind, z.codes, z.scales, z.rep.scale_base) > 0);
 }
+
+// The sampled rate curve predicts the bits/weight a fixed-lambda run produces.
+TEST(quant_rate_curve_predicts_fixed_lambda_size) {
+    struct Shape { uint32_t N, K; double tol; };
+    for (Shape sh : {Shape{96, 200, 1e-9}, Shape{1024, 4096, 0.03}}) {  // the whole tensor; a 1/4 row sample
+        std::vector<float> w = heavyTailed(sh.N, sh.K, sh.N + 7);
+        const double lambdas[] = {1, 3.9, 14.5, 58};
+        double bits[4];
+        entq_quant_opts o;
+        entq_quant_report rep;
+        std::string err;
+        CHECK(entq_rate_curve(w.data(), sh.N, sh.K, o, lambdas, 4, bits, rep, err) == ENTQ_QUANT_OK);
+        CHECK(rep.passes + rep.sample_passes == 4 && (sh.tol < 1e-6 ? rep.sample_passes == 0 : rep.passes == 0));
+        for (int i = 0; i < 4; i++) {
+            if (i) CHECK(bits[i] < bits[i - 1]);
+            o.lambda = lambdas[i];
+            Quantized q = quantize(w, sh.N, sh.K, o);
+            CHECKF(std::fabs(q.rep.bits_per_weight - bits[i]) <= sh.tol, "%ux%u lambda %g: curve %.4f, run %.4f", sh.N, sh.K, lambdas[i], bits[i],
+                   q.rep.bits_per_weight);
+        }
+    }
+    std::vector<float> w = heavyTailed(8, 8, 1);
+    entq_quant_opts o;
+    o.method = ENTQ_METHOD_ECQ;
+    entq_quant_report rep;
+    std::string err;
+    double l = 1, b;
+    CHECK(entq_rate_curve(w.data(), 8, 8, o, &l, 1, &b, rep, err) == ENTQ_QUANT_ERR_ARG);
+}

@@ -145,6 +145,13 @@ export interface NativeQuantBinding {
         lambda: number
     ): NativeErrorSums & { objective: number };
     roundCodes(values: Float32Array, codeKind: CodeKind): Uint8Array;
+    quantRateCurve(
+        weights: Float32Array,
+        N: number,
+        K: number,
+        lambdas: Float64Array,
+        options: NativeQuantizeOptions
+    ): Promise<{ bits: Float64Array; method: NativeQuantizeResult["method"]; fellBack: boolean; outlierGap: number; sampleRows: number }>;
 }
 
 export interface NativeBinding extends NativeQuantBinding {
