@@ -2,7 +2,9 @@
 // FFN gate/up/down), for E4M3 and INT8 and a sweep of lambda:
 //  - L1 (EntQuant's objective) at each lambda,
 //  - ECQ at equal size: each tensor's target is the bits/weight its L1 stream took,
-// with bits/weight measured by really encoding every tensor (header, scales,
+// and a target rate met per model (one lambda, findModelLambda) against per
+// tensor (targetBits on each), with bits/weight measured by really encoding
+// every tensor (header, scales,
 // table included), the code entropy, and the relative L2 / L1 error over the model.
 // Usage: npm run bench:quant:stories [-- --model ../shared/models/stories260K.gguf]
 import { open } from "node:fs/promises";
@@ -12,7 +14,9 @@ import { parseArgs } from "node:util";
 import { readGgufFileInfo } from "node-llama-cpp";
 
 import { CodeKind, packageRoot, QuantMethod } from "../src/native/binding.js";
+import { findModelLambda } from "../src/quant/findModelLambda.js";
 import { quantizeTensor, type QuantizedTensor } from "../src/quant/quantizeTensor.js";
+import { tensorRateCurve } from "../src/quant/tensorRateCurve.js";
 import { encodeStream } from "../src/stream/encodeStream.js";
 
 const { values } = parseArgs({
@@ -79,3 +83,20 @@ for (const codeKind of [CodeKind.E4M3, CodeKind.INT8] as const) {
     }
 }
 console.log(`\nabsmax 8-bit fallbacks: ${fallbacks.size ? [...fallbacks].join(", ") : "none"}`);
+
+console.log("\n| codes | target | per model: lambda | bits/weight | rel. L2 | rel. L1 | per tensor: bits/weight | rel. L2 | rel. L1 |");
+console.log("|---|---|---|---|---|---|---|---|---|");
+for (const codeKind of [CodeKind.E4M3, CodeKind.INT8] as const) {
+    const curves = await Promise.all(tensors.map((t) => tensorRateCurve(t.w, { rows: t.rows, cols: t.cols, codeKind, tensor: t.name })));
+    for (const targetBits of [2.5, 3, 3.5]) {
+        const lambda = findModelLambda(curves, targetBits);
+        const model = empty();
+        const each = empty();
+        for (const t of tensors) {
+            await measure(await quantizeTensor(t.w, { rows: t.rows, cols: t.cols, codeKind, lambda, tensor: t.name }), t.name, model);
+            await measure(await quantizeTensor(t.w, { rows: t.rows, cols: t.cols, codeKind, targetBits, tensor: t.name }), t.name, each);
+        }
+        const cols = (s: Sum) => `${((s.bytes * 8) / nWeights).toFixed(3)} | ${Math.sqrt(s.sqErr / s.sqW).toFixed(4)} | ${(s.absErr / s.absW).toFixed(4)}`;
+        console.log(`| ${CodeKind[codeKind]} | ${targetBits} | ${lambda.toFixed(2)} | ${cols(model)} | ${cols(each)} |`);
+    }
+}
