@@ -14,7 +14,8 @@ export interface QuantizeTensorOptions {
     method?: QuantMethod;
     /** L1: EntQuant's lambda (3.9 ~ 4 bits, 14.5 ~ 3, 58 ~ 2); ECQ: weight of bits/weight against relative MSE. Default 14.5. */
     lambda?: number;
-    /** bits per weight of the coded stream (header, scales, table included); lambda is then searched for this tensor */
+    /** bits per weight of the coded stream (header, scales, table included); lambda is then searched for this tensor.
+     *  For one lambda across a whole model (better: it keeps EntQuant's split of bits) see findModelLambda. */
     targetBits?: number;
     /** ECQ: re-estimates of the code distribution (default 4) */
     ecqIters?: number;
