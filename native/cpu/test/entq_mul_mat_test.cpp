@@ -169,6 +169,16 @@ TEST(entq_cpu_supports_only_mul_mat) {
     CHECK(!ggml_backend_dev_supports_op(cpu, ggml_get_rows(g.ctx, w, ids)));
     ggml_tensor * xh = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F16, 64, 4);
     CHECK(!ggml_backend_dev_supports_op(cpu, ggml_mul_mat(g.ctx, w, xh)));  // activations stay f32
+    // the CPU's extra buffer types (repack, ...) would rewrite a weight's bytes: a coded one must stay out
+    auto get_extra = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
+    for (ggml_backend_buffer_type_t * b = get_extra ? get_extra(cpu) : nullptr; b && *b; b++) {
+        ggml_tensor * mm = ggml_mul_mat(g.ctx, w, x);
+        w->buffer = ggml_backend_buft_alloc_buffer(*b, 0);
+        const bool ok = ggml_backend_dev_supports_op(cpu, mm);
+        ggml_backend_buffer_free(w->buffer);
+        w->buffer = nullptr;
+        CHECKF(!ok, "coded weight accepted in extra buffer type %s", ggml_backend_buft_name(*b));
+    }
 }
 
 TEST(entq_validate_row_data_checks_stream) {

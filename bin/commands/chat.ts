@@ -1,0 +1,107 @@
+import { createInterface } from "node:readline/promises";
+
+import { Command, InvalidArgumentError } from "commander";
+import { LlamaChatSession, LlamaCompletion, LlamaLogLevel, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+
+import { getEntLlama } from "../../src/runtime/getEntLlama.js";
+
+function integer(what: string) {
+    return (v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer`);
+        return n;
+    };
+}
+
+function number(what: string) {
+    return (v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${what} must be a non-negative number`);
+        return n;
+    };
+}
+
+interface ChatOptions {
+    system?: string;
+    prompt?: string;
+    mode: "auto" | "chat" | "complete";
+    maxTokens: number;
+    temperature: number;
+    seed?: number;
+    contextSize?: number;
+    threads?: number;
+    echo: boolean;
+}
+
+/** A model with a chat template chats; a base model (no template, e.g. stories260K) continues text. */
+function chooseMode(model: LlamaModel, mode: ChatOptions["mode"]): "chat" | "complete" {
+    if (mode !== "auto") return mode;
+    return model.fileInfo.metadata.tokenizer?.chat_template ? "chat" : "complete";
+}
+
+/** Streams one answer (chat) or continuation (complete) to stdout. */
+function makeResponder(context: LlamaContext, mode: "chat" | "complete", o: ChatOptions) {
+    const generation = {
+        maxTokens: o.maxTokens,
+        temperature: o.temperature,
+        seed: o.seed,
+        onTextChunk: (text: string) => void process.stdout.write(text)
+    };
+    if (mode === "chat") {
+        const session = new LlamaChatSession({ contextSequence: context.getSequence(), systemPrompt: o.system });
+        return (input: string) => session.prompt(input, generation);
+    }
+    const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
+    // a base model has no roles: the system text, if any, leads every prompt
+    return async (input: string) => {
+        const prompt = o.system ? `${o.system}\n${input}` : input;
+        if (o.echo) process.stdout.write(input);
+        const text = await completion.generateCompletion(prompt, generation);
+        await context.getSequence().clearHistory();
+        return text;
+    };
+}
+
+export function registerChatCommand(program: Command): void {
+    program
+        .command("chat")
+        .description("chat with (or continue text from) a GGUF, coded or not, on the patched llama.cpp; streams tokens")
+        .argument("<model.gguf>", "model to run")
+        .option("-s, --system <text>", "system prompt (for models without a chat template: text put before every prompt)")
+        .option("-p, --prompt <text>", "answer this one prompt and exit (non-interactive, for scripts)")
+        .option("--mode <mode>", "auto (chat if the model has a chat template, else complete), chat or complete", "auto")
+        .option("-n, --max-tokens <n>", "tokens to generate per answer", integer("--max-tokens"), 256)
+        .option("--temperature <x>", "sampling temperature; 0 is greedy", number("--temperature"), 0)
+        .option("--seed <n>", "sampling seed (with --temperature > 0)", integer("--seed"))
+        .option("-c, --context-size <n>", "context size in tokens (default: what fits, up to the model's)", integer("--context-size"))
+        .option("-t, --threads <n>", "CPU threads (default: node-llama-cpp's)", integer("--threads"))
+        .option("--no-echo", "complete mode: do not print the prompt before its continuation")
+        .action(async (modelPath: string, o: ChatOptions) => {
+            if (!["auto", "chat", "complete"].includes(o.mode)) throw new InvalidArgumentError("--mode must be auto, chat or complete");
+            const llama = await getEntLlama({ logLevel: LlamaLogLevel.error });
+            const model = await llama.loadModel({ modelPath });
+            const context = await model.createContext({ contextSize: o.contextSize, threads: o.threads });
+            const mode = chooseMode(model, o.mode);
+            const respond = makeResponder(context, mode, o);
+            try {
+                if (o.prompt !== undefined) {
+                    await respond(o.prompt);
+                    process.stdout.write("\n");
+                    return;
+                }
+                const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: "> " });
+                console.error(`[entgguf] ${modelPath}: ${mode === "chat" ? "chat" : "text completion (no chat template)"}; an empty line or Ctrl-D ends`);
+                rl.prompt();
+                for await (const line of rl) {
+                    if (line.trim() === "") break;
+                    await respond(line);
+                    process.stdout.write("\n");
+                    rl.prompt();
+                }
+                rl.close();
+            } finally {
+                await context.dispose();
+                await model.dispose();
+            }
+        });
+}
