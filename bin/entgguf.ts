@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { Command } from "commander";
 
 import { packageRoot } from "../src/native/binding.js";
+import { registerBuildCommand } from "./commands/build.js";
+import { registerChatCommand } from "./commands/chat.js";
 import { registerConvertCommand } from "./commands/convert.js";
 import { registerInspectCommand } from "./commands/inspect.js";
 
@@ -19,6 +21,8 @@ const program = new Command()
 
 registerConvertCommand(program);
 registerInspectCommand(program);
+registerBuildCommand(program);
+registerChatCommand(program);
 
 try {
     await program.parseAsync(process.argv);

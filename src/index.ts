@@ -11,3 +11,7 @@ export { roundToCodes } from "./quant/roundToCodes.js";
 export { QuantizeError, type QuantizeErrorCode } from "./quant/QuantizeError.js";
 export { tensorRateCurve, defaultRateCurveLambdas, type TensorRateCurve, type TensorRateCurveOptions } from "./quant/tensorRateCurve.js";
 export { findModelLambda } from "./quant/findModelLambda.js";
+export { getEntLlama, EntLlamaLoadError, type GetEntLlamaOptions } from "./runtime/getEntLlama.js";
+export { buildLlama, resolveEntLlamaBuild, type EntLlamaBuild, type EntLlamaBuildOptions, type EntLlamaGpu } from "./runtime/buildLlama.js";
+export { prepareLlamaSource, type LlamaSource } from "./runtime/prepareLlamaSource.js";
+export { applyPatches, readPatchManifest, PatchApplyError, type PatchManifest } from "./runtime/applyPatches.js";
