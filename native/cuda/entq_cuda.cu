@@ -83,21 +83,51 @@ __global__ void f32_to_f16_kernel(const float *src, uint32_t lds, uint16_t *dst,
     dst[i] = k < K ? __half_as_ushort(__float2half_rn(src[(uint64_t)c * lds + k])) : (uint16_t)0;
 }
 
+/* Occupancy per (kernel, warps per block, table size), asked once: the
+ * launchers run per matrix product, where a driver query each time would cost
+ * more than a small kernel. */
+struct ShapeCache {
+    const void *kernel;
+    uint32_t wpb, prob_bits;
+    int blocks_per_sm;
+};
+
+int device_sms() {
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0;
+        cudaGetDevice(&dev);
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+        if (sms < 1) sms = 1;
+    }
+    return sms;
+}
+
+template <class Kernel> int blocks_per_sm(Kernel kernel, uint32_t wpb, uint32_t prob_bits, size_t smem) {
+    static ShapeCache cache[64];
+    static int used = 0;
+    for (int i = 0; i < used; i++)
+        if (cache[i].kernel == (const void *)kernel && cache[i].wpb == wpb && cache[i].prob_bits == prob_bits)
+            return cache[i].blocks_per_sm;
+    int occ = 0;
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)block_smem(ENTQ_MAX_PROB_BITS, 16));
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, (int)(wpb * 32), smem);
+    if (occ < 1) occ = 1;
+    if (used < 64) cache[used++] = ShapeCache{(const void *)kernel, wpb, prob_bits, occ};
+    return occ;
+}
+
 /* Warps per block: enough to share one table copy (8, or 16 when the table
  * takes 64 KB or more), fewer when the segments would not fill every
  * multiprocessor; blocks: all segments, at most what is resident at once. */
 template <class Kernel> void shape_for(Kernel kernel, const entq_cuda_tensor *t, uint32_t *wpb_out, uint32_t *blocks_out,
                                        size_t *smem_out) {
-    int dev = 0, sms = 1, occ = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    const uint32_t sms = (uint32_t)device_sms();
     uint32_t wpb = t->prob_bits >= 13 ? 16 : 8;
-    while (wpb > 1 && (t->n_seg + wpb - 1) / wpb < (uint32_t)sms) wpb >>= 1;
+    while (wpb > 1 && (t->n_seg + wpb - 1) / wpb < sms) wpb >>= 1;
     const size_t smem = block_smem(t->prob_bits, wpb);
-    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, (int)(wpb * 32), smem);
-    uint32_t blocks = (t->n_seg + wpb - 1) / wpb;
-    const uint32_t resident = (uint32_t)(occ > 0 ? occ : 1) * (uint32_t)sms;
+    const uint32_t resident = (uint32_t)blocks_per_sm(kernel, wpb, t->prob_bits, smem) * sms;
+    const uint32_t blocks = (t->n_seg + wpb - 1) / wpb;
     *wpb_out = wpb;
     *blocks_out = blocks < resident ? blocks : resident;
     *smem_out = smem;

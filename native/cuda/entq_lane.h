@@ -125,14 +125,14 @@ struct entq_warp_gpu {
  * exact order (the butterfly adds lane j and lane j^o as the shuffle does). */
 struct entq_warp_cpu {
     enum { N = 32 };
-    static uint32_t lane(int j) { return (uint32_t)j; }
-    static uint32_t ballot(const uint32_t *pred) {
+    ENTQ_HD static uint32_t lane(int j) { return (uint32_t)j; }
+    ENTQ_HD static uint32_t ballot(const uint32_t *pred) {
         uint32_t m = 0;
         for (int j = 0; j < 32; j++) m |= (uint32_t)(pred[j] != 0) << j;
         return m;
     }
-    static void sync() {}
-    static float sum(float *v) {
+    ENTQ_HD static void sync() {}
+    ENTQ_HD static float sum(float *v) {
         float t[32];
         for (int o = 16; o > 0; o >>= 1) {
             for (int j = 0; j < 32; j++) t[j] = v[j] + v[j ^ o];
@@ -140,7 +140,7 @@ struct entq_warp_cpu {
         }
         return v[0];
     }
-    static bool all(const uint32_t *pred) {
+    ENTQ_HD static bool all(const uint32_t *pred) {
         for (int j = 0; j < 32; j++)
             if (!pred[j]) return false;
         return true;
