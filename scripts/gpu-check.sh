@@ -7,6 +7,7 @@
 # int8/f16 GEMVs) and prints its table last.
 #   scripts/gpu-check.sh            everything
 #   scripts/gpu-check.sh --quick    small correctness cases only
+#   ENTQ_NCU=1 scripts/gpu-check.sh  also profile the B=1 GEMV with Nsight Compute
 # Logs go to $OUT when set (the device tool's output folder), else build/gpu-check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,12 @@ if [ "${1:-}" != "--quick" ] && command -v compute-sanitizer >/dev/null; then
     timeout 300 compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/gpu_check" --quick > "$LOG/memcheck.log" 2>&1 \
         && echo "memcheck: clean (small cases)" \
         || { MEMCHECK_RC=$?; echo "memcheck: FAILED (rc $MEMCHECK_RC)"; tail -30 "$LOG/memcheck.log"; }
+fi
+if [ -n "${ENTQ_NCU:-}" ] && command -v ncu >/dev/null; then
+    # stall reasons and pipe use of the B=1 GEMV (compact and wide tables)
+    timeout 240 ncu --section WarpStateStats --section SchedulerStats --section Occupancy --section LaunchStats \
+        --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis -k 'regex:gemv_kernel' -c 4 \
+        "$BIN/gpu_check" --profile > "$LOG/ncu.txt" 2>&1 || echo "ncu: rc $?"
 fi
 "$BIN/gpu_check" "$@" 2>&1 | tee "$LOG/gpu_check.log"
 exit "${MEMCHECK_RC:-0}"

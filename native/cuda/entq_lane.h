@@ -41,18 +41,47 @@
 #error "ENTQ_RING_WORDS too small for ENTQ_LANE_UNROLL"
 #endif
 
-/* A decode-table slot as the kernels read it: one 8-byte load gives the rANS
- * step (freq, slot - cum) and the dequantised codebook value, so the value
- * costs no second dependent lookup. freq <= 2^14 and bias < 2^14 fit u16. */
+/* The decode table, in one of two forms (a policy the step is templated on):
+ *
+ * entq_table_wide, any prob_bits: 8 bytes per slot, one load gives the rANS
+ *   step (freq, slot - cum) and the codebook value.
+ * entq_table_compact, prob_bits <= 12: 4 bytes per slot,
+ *   (freq - 1) | (slot - cum) << 12 | symbol << 24, and the value from a
+ *   256-entry codebook, a second load off the decode chain. Half the shared
+ *   memory (more blocks per multiprocessor) and fewer bank conflicts on the
+ *   random slot lookup, the load every step waits for. */
 typedef struct alignas(8) entq_lane_slot {
-    uint32_t freq_bias; /* freq | (slot - cum[sym]) << 16 */
+    uint32_t freq_bias; /* freq | (slot - cum[sym]) << 16; freq <= 2^14 and bias < 2^14 fit u16 */
     uint32_t value;     /* f32 bits of codebook[sym] (unscaled) */
 } entq_lane_slot;
 
-/* Bytes of the kernel table for a stream: 2^prob_bits slots. */
-ENTQ_HD static inline uint64_t entq_lane_table_bytes(uint32_t prob_bits) { return (uint64_t)sizeof(entq_lane_slot) << prob_bits; }
+#define ENTQ_COMPACT_MAX_PROB_BITS 12
 
-/* Host: fills slots[0, 2^prob_bits) and, when sym is not null, the symbol of each slot. */
+struct entq_table_wide {
+    const entq_lane_slot *slots;
+    /* y = freq * (x >> b) + bias for the slot; the value's f32 bits in *value */
+    ENTQ_HD uint32_t advance(uint32_t slot, uint32_t x, uint32_t b, uint32_t *value) const {
+        const entq_lane_slot e = slots[slot];
+        *value = e.value;
+        return (e.freq_bias & 0xffffu) * (x >> b) + (e.freq_bias >> 16);
+    }
+};
+
+struct entq_table_compact {
+    const uint32_t *slots;
+    const uint32_t *values; /* 256 f32 bits, by symbol */
+    ENTQ_HD uint32_t advance(uint32_t slot, uint32_t x, uint32_t b, uint32_t *value) const {
+        const uint32_t e = slots[slot];
+        *value = values[e >> 24];
+        return ((e & 0xfffu) + 1u) * (x >> b) + ((e >> 12) & 0xfffu);
+    }
+};
+
+/* Bytes of each table form in shared memory. */
+ENTQ_HD static inline uint64_t entq_lane_table_bytes(uint32_t prob_bits) { return (uint64_t)sizeof(entq_lane_slot) << prob_bits; }
+ENTQ_HD static inline uint64_t entq_lane_compact_bytes(uint32_t prob_bits) { return (4ull << prob_bits) + 256 * 4; }
+
+/* Host: fills the wide slots[0, 2^prob_bits) and, when sym is not null, the symbol of each slot. */
 static inline void entq_lane_build_table(const entq_info *in, const uint8_t *buf, entq_lane_slot *slots, uint8_t *sym) {
     for (uint32_t i = 0; i < in->n_sym; i++) {
         uint32_t s = in->symbols[i];
@@ -64,6 +93,18 @@ static inline void entq_lane_build_table(const entq_info *in, const uint8_t *buf
             if (sym) sym[slot] = (uint8_t)s;
         }
     }
+}
+
+/* Host: the compact form (prob_bits <= ENTQ_COMPACT_MAX_PROB_BITS, else
+ * ENTQ_ERR_ARG): slots[0, 2^prob_bits) and values[256] (0 for absent symbols). */
+static inline int entq_lane_build_compact(const entq_info *in, const uint8_t *buf, uint32_t *slots, uint32_t *values) {
+    if (in->prob_bits > ENTQ_COMPACT_MAX_PROB_BITS) return ENTQ_ERR_ARG;
+    for (uint32_t s = 0; s < 256; s++) values[s] = in->freq[s] ? entq_f32_bits(entq_codebook_value(in, buf, s)) : 0u;
+    for (uint32_t i = 0; i < in->n_sym; i++) {
+        uint32_t s = in->symbols[i];
+        for (uint32_t k = 0; k < in->freq[s]; k++) slots[in->cum[s] + k] = (in->freq[s] - 1u) | (k << 12) | (s << 24);
+    }
+    return ENTQ_OK;
 }
 
 ENTQ_HD static inline uint32_t entq_popc(uint32_t v) {
@@ -209,14 +250,13 @@ template <class W> struct entq_lane_dec {
     /* One step: lanes below `active` decode one symbol each (its slot and
      * codebook value bits come back) and renormalise in ascending lane order.
      * Needs 32 staged words. Branch-free per lane: the word is always read. */
-    ENTQ_HD void step(const entq_lane_slot *tab, uint32_t b, uint32_t active, uint32_t *slot, uint32_t *value) {
+    template <class Tab>
+    ENTQ_HD void step(const Tab &tab, uint32_t b, uint32_t active, uint32_t *slot, uint32_t *value) {
         uint32_t y[W::N], need[W::N];
         const uint32_t mask = (1u << b) - 1u;
         for (int j = 0; j < W::N; j++) {
             slot[j] = x[j] & mask;
-            entq_lane_slot e = tab[slot[j]];
-            value[j] = e.value;
-            y[j] = (e.freq_bias & 0xffffu) * (x[j] >> b) + (e.freq_bias >> 16);
+            y[j] = tab.advance(slot[j], x[j], b, &value[j]);
             need[j] = (W::lane(j) < active) & (y[j] < ENTQ_RANS_L);
         }
         uint32_t ballot = W::ballot(need);
@@ -254,9 +294,8 @@ template <class W> struct entq_lane_dec {
  *   sink.keep(j, cond)             add the held symbol to the current row if cond
  *   sink.end_row()                 the current row is complete; move to the next
  * Returns the decoder's end check (ENTQ_OK or ENTQ_ERR_PAYLOAD). */
-template <class W, class Sink>
-ENTQ_HD int entq_lane_walk(entq_lane_dec<W> &d, const entq_lane_slot *tab, uint32_t b, uint32_t K, uint32_t rows,
-                           Sink &sink) {
+template <class W, class Tab, class Sink>
+ENTQ_HD int entq_lane_walk(entq_lane_dec<W> &d, const Tab &tab, uint32_t b, uint32_t K, uint32_t rows, Sink &sink) {
     const uint32_t count = rows * K; /* callers check rows * K < 2^32 - 32 */
     const uint32_t steps = (count + 31) / 32;
     uint32_t slot[W::N], value[W::N];

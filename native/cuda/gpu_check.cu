@@ -49,6 +49,7 @@
 namespace {
 
 int g_failures = 0;
+int g_reps = 200; /* timed launches per median */
 std::vector<std::string> g_table; /* the summary printed last */
 
 void fail(const char *what) {
@@ -65,6 +66,7 @@ struct Coded {
     uint64_t size;
     entq_info in;
     std::vector<entq_lane_slot> slots;
+    std::vector<uint32_t> compact, values; /* prob_bits <= 12 only */
     std::vector<uint8_t> sym;
     std::vector<float> w; /* dequantised reference weights, N x K */
     double bits_per_weight, code_entropy;
@@ -94,7 +96,8 @@ uint8_t quantOne(float v, uint32_t kind) { return kind == ENTQ_CODES_E4M3 ? entq
 
 /* Codes with one scale per row, alpha * rms(row) (x 2^9 for E4M3, whose grid
  * near zero has step 2^-9), alpha set by bisection for ~`bits` of entropy. */
-Coded makeCoded(uint32_t N, uint32_t K, uint32_t kind, uint32_t segment_symbols, double bits, uint64_t seed) {
+Coded makeCoded(uint32_t N, uint32_t K, uint32_t kind, uint32_t segment_symbols, uint32_t prob_bits, double bits,
+                uint64_t seed) {
     Coded c;
     c.K = K;
     c.N = N;
@@ -128,7 +131,7 @@ Coded makeCoded(uint32_t N, uint32_t K, uint32_t kind, uint32_t segment_symbols,
     const float base = std::exp2(std::round(std::log2(sorted[N / 2])));
     std::vector<uint16_t> scales(N);
     for (uint32_t r = 0; r < N; r++) scales[r] = entq_f32_to_f16(srow[r] / base);
-    entq_params p = {kind, nullptr, base, scales.data(), segment_symbols, 0};
+    entq_params p = {kind, nullptr, base, scales.data(), segment_symbols, prob_bits};
     entq_plan_t plan;
     if (entq_plan(K, N, c.codes.data(), &p, &plan) != ENTQ_OK) std::abort();
     c.store.assign((entq_encode_bound(&plan) + 3) / 4, 0);
@@ -137,6 +140,11 @@ Coded makeCoded(uint32_t N, uint32_t K, uint32_t kind, uint32_t segment_symbols,
     c.slots.resize((size_t)1 << c.in.prob_bits);
     c.sym.resize((size_t)1 << c.in.prob_bits);
     entq_lane_build_table(&c.in, c.bytes(), c.slots.data(), c.sym.data());
+    if (c.in.prob_bits <= ENTQ_COMPACT_MAX_PROB_BITS) {
+        c.compact.resize((size_t)1 << c.in.prob_bits);
+        c.values.resize(256);
+        if (entq_lane_build_compact(&c.in, c.bytes(), c.compact.data(), c.values.data()) != ENTQ_OK) std::abort();
+    }
     auto t = std::make_unique<entq_dtable>();
     entq_build_dtable(&c.in, c.bytes(), t.get());
     c.w.resize((size_t)N * K);
@@ -150,20 +158,30 @@ Coded makeCoded(uint32_t N, uint32_t K, uint32_t kind, uint32_t segment_symbols,
 struct DevTensor {
     uint8_t *stream = nullptr;
     entq_lane_slot *table = nullptr;
+    uint32_t *compact = nullptr, *values = nullptr;
     uint8_t *sym = nullptr;
     entq_cuda_tensor t;
-    void upload(const Coded &c, const uint8_t *stream_bytes) {
+    /* with_compact: hand the kernels the compact table when the stream has one */
+    void upload(const Coded &c, const uint8_t *stream_bytes, bool with_compact = true) {
         CK(cudaMalloc(&stream, c.size));
         CK(cudaMemcpy(stream, stream_bytes, c.size, cudaMemcpyHostToDevice));
         CK(cudaMalloc(&table, c.slots.size() * sizeof(entq_lane_slot)));
         CK(cudaMemcpy(table, c.slots.data(), c.slots.size() * sizeof(entq_lane_slot), cudaMemcpyHostToDevice));
         CK(cudaMalloc(&sym, c.sym.size()));
         CK(cudaMemcpy(sym, c.sym.data(), c.sym.size(), cudaMemcpyHostToDevice));
-        if (entq_cuda_describe(&c.in, stream, table, sym, &t) != ENTQ_OK) std::abort();
+        if (with_compact && !c.compact.empty()) {
+            CK(cudaMalloc(&compact, c.compact.size() * 4));
+            CK(cudaMemcpy(compact, c.compact.data(), c.compact.size() * 4, cudaMemcpyHostToDevice));
+            CK(cudaMalloc(&values, 256 * 4));
+            CK(cudaMemcpy(values, c.values.data(), 256 * 4, cudaMemcpyHostToDevice));
+        }
+        if (entq_cuda_describe(&c.in, stream, table, compact, values, sym, &t) != ENTQ_OK) std::abort();
     }
     void release() {
         cudaFree(stream);
         cudaFree(table);
+        cudaFree(compact);
+        cudaFree(values);
         cudaFree(sym);
     }
 };
@@ -206,7 +224,7 @@ template <int B> void twinGemv(const Coded &c, const float *x, float *y) {
         d.init(c.bytes() + start, (uint32_t)(end - start), ring.data());
         const uint32_t r0 = seg * c.in.rows_per_seg;
         entq_sink_gemv<entq_warp_cpu, B> sink(x, c.K, y + r0, c.N, scales + r0, c.in.scale_base);
-        if (entq_lane_walk(d, c.slots.data(), c.in.prob_bits, c.K, entq_segment_rows(&c.in, seg), sink) != ENTQ_OK)
+        if (entq_lane_walk(d, entq_table_wide{c.slots.data()}, c.in.prob_bits, c.K, entq_segment_rows(&c.in, seg), sink) != ENTQ_OK)
             std::abort();
     }
 }
@@ -294,13 +312,13 @@ int readStatus(int *d_status, int *bad_seg = nullptr) {
     return h[0];
 }
 
-void checkCase(uint32_t N, uint32_t K, uint32_t kind, uint32_t seg_syms, std::vector<uint32_t> batches, uint64_t seed,
-               bool twin) {
-    Coded c = makeCoded(N, K, kind, seg_syms, 2.5, seed);
+void checkCase(uint32_t N, uint32_t K, uint32_t kind, uint32_t seg_syms, uint32_t prob_bits, std::vector<uint32_t> batches,
+               uint64_t seed, bool twin) {
+    Coded c = makeCoded(N, K, kind, seg_syms, prob_bits, 2.5, seed);
     char name[160];
-    std::snprintf(name, sizeof(name), "%ux%u %s seg=%u rows/seg=%u pb=%u %.2f b/w", N, K,
+    std::snprintf(name, sizeof(name), "%ux%u %s seg=%u rows/seg=%u pb=%u%s %.2f b/w", N, K,
                   kind == ENTQ_CODES_E4M3 ? "E4M3" : "INT8", c.in.n_seg, c.in.rows_per_seg, c.in.prob_bits,
-                  c.bits_per_weight);
+                  c.compact.empty() ? "" : "c", c.bits_per_weight);
     DevTensor d;
     d.upload(c, c.bytes());
     int *status;
@@ -431,20 +449,28 @@ template <class F> double medianUs(F launch, int reps) {
 /* Copies of a buffer of `bytes` so that one round moves more than 3x L2. */
 int copiesFor(uint64_t bytes, int l2) { return (int)std::max<uint64_t>(2, (3ull * l2 + bytes - 1) / bytes); }
 
+/* Baselines: a warp per row, 16-byte loads, four in flight per lane. */
 __global__ void gemv_int8_kernel(const int8_t *__restrict__ W, const float *__restrict__ scale,
                                  const float *__restrict__ x, float *__restrict__ y, uint32_t N, uint32_t K) {
     const uint32_t row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
     if (row >= N) return;
     const int4 *w = (const int4 *)(W + (size_t)row * K);
+    const uint32_t n16 = K / 16;
     float acc = 0;
-    for (uint32_t i = lane; i < K / 16; i += 32) {
-        int4 v = __ldg(w + i);
-        const float4 *xv = (const float4 *)(x + 16 * i);
-        const int8_t *q = (const int8_t *)&v;
+    for (uint32_t i0 = lane; i0 < n16; i0 += 128) {
+        int4 v[4];
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            float4 xx = __ldg(xv + j);
-            acc += q[4 * j] * xx.x + q[4 * j + 1] * xx.y + q[4 * j + 2] * xx.z + q[4 * j + 3] * xx.w;
+        for (int u = 0; u < 4; u++) v[u] = i0 + 32 * u < n16 ? __ldg(w + i0 + 32 * u) : make_int4(0, 0, 0, 0);
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            if (i0 + 32 * u >= n16) break;
+            const float4 *xv = (const float4 *)(x + 16 * (i0 + 32 * u));
+            const int8_t *q = (const int8_t *)&v[u];
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                float4 xx = __ldg(xv + j);
+                acc += q[4 * j] * xx.x + q[4 * j + 1] * xx.y + q[4 * j + 2] * xx.z + q[4 * j + 3] * xx.w;
+            }
         }
     }
     for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
@@ -456,14 +482,21 @@ __global__ void gemv_f16_kernel(const __half *__restrict__ W, const float *__res
     const uint32_t row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
     if (row >= N) return;
     const int4 *w = (const int4 *)(W + (size_t)row * K);
+    const uint32_t n8 = K / 8;
     float acc = 0;
-    for (uint32_t i = lane; i < K / 8; i += 32) {
-        int4 v = __ldg(w + i);
-        const __half2 *h = (const __half2 *)&v;
-        const float4 *xv = (const float4 *)(x + 8 * i);
-        float4 x0 = __ldg(xv), x1 = __ldg(xv + 1);
-        float2 a = __half22float2(h[0]), b = __half22float2(h[1]), c = __half22float2(h[2]), d = __half22float2(h[3]);
-        acc += a.x * x0.x + a.y * x0.y + b.x * x0.z + b.y * x0.w + c.x * x1.x + c.y * x1.y + d.x * x1.z + d.y * x1.w;
+    for (uint32_t i0 = lane; i0 < n8; i0 += 128) {
+        int4 v[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) v[u] = i0 + 32 * u < n8 ? __ldg(w + i0 + 32 * u) : make_int4(0, 0, 0, 0);
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            if (i0 + 32 * u >= n8) break;
+            const __half2 *h = (const __half2 *)&v[u];
+            const float4 *xv = (const float4 *)(x + 8 * (i0 + 32 * u));
+            float4 x0 = __ldg(xv), x1 = __ldg(xv + 1);
+            float2 a = __half22float2(h[0]), b = __half22float2(h[1]), c = __half22float2(h[2]), d = __half22float2(h[3]);
+            acc += a.x * x0.x + a.y * x0.y + b.x * x0.z + b.y * x0.w + c.x * x1.x + c.y * x1.y + d.x * x1.z + d.y * x1.w;
+        }
     }
     for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
     if (lane == 0) y[row] = acc;
@@ -473,7 +506,14 @@ __global__ void copy_kernel(const int4 *__restrict__ a, int4 *__restrict__ b, si
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) b[i] = a[i];
 }
 
-void timeShape(uint32_t N, uint32_t K, const std::vector<uint32_t> &seg_list, int l2) {
+/* One timed stream layout: segment target, prob_bits (0: the encoder's
+ * choice), and whether the kernels may use the compact table. */
+struct Layout {
+    uint32_t seg, prob_bits;
+    bool compact;
+};
+
+void timeShape(uint32_t N, uint32_t K, const std::vector<Layout> &layouts, int l2) {
     std::mt19937_64 rng(N * 131 + K);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     float *dx, *dy;
@@ -485,7 +525,7 @@ void timeShape(uint32_t N, uint32_t K, const std::vector<uint32_t> &seg_list, in
     int *status;
     CK(cudaMalloc(&status, 2 * sizeof(int)));
     const double weights = (double)N * K;
-    const int reps = 200;
+    const int reps = g_reps;
 
     /* baselines: int8 + row scale, f16 (uncompressed bytes, memory-bound) */
     {
@@ -515,42 +555,44 @@ void timeShape(uint32_t N, uint32_t K, const std::vector<uint32_t> &seg_list, in
         }
         const double us16 = medianUs([&](int i) { gemv_f16_kernel<<<(N + 7) / 8, 256>>>(w16[i % n16], dx, dy, N, K); }, reps);
         for (auto p : w16) CK(cudaFree(p));
-        char row[220];
-        std::snprintf(row, sizeof(row), "| %5ux%-5u | int8 GEMV (baseline)          |  8.00 |   - |  - | %8.1f | %6.0f | %6.1f |", N, K, us8,
-                      b8 / us8 / 1e3, weights / us8 / 1e3);
+        char row[240];
+        std::snprintf(row, sizeof(row), "| %5ux%-5u | int8 GEMV B=1 (baseline)                 |  8.00 |  - |  - | %8.1f | %6.0f | %6.1f |", N, K,
+                      us8, b8 / us8 / 1e3, weights / us8 / 1e3);
         g_table.push_back(row);
-        std::snprintf(row, sizeof(row), "| %5ux%-5u | f16 GEMV (baseline)           | 16.00 |   - |  - | %8.1f | %6.0f | %6.1f |", N, K, us16,
-                      b16 / us16 / 1e3, weights / us16 / 1e3);
+        std::snprintf(row, sizeof(row), "| %5ux%-5u | f16 GEMV B=1 (baseline)                  | 16.00 |  - |  - | %8.1f | %6.0f | %6.1f |", N, K,
+                      us16, b16 / us16 / 1e3, weights / us16 / 1e3);
         g_table.push_back(row);
     }
 
-    for (uint32_t seg : seg_list) {
-        Coded c = makeCoded(N, K, ENTQ_CODES_INT8, seg, 2.5, N + K + seg);
+    for (const Layout &lay : layouts) {
+        Coded c = makeCoded(N, K, ENTQ_CODES_INT8, lay.seg, lay.prob_bits, 2.5, N + K + lay.seg);
         const int nc = copiesFor(c.size, l2);
         std::vector<DevTensor> dts(nc);
-        for (auto &d : dts) d.upload(c, c.bytes());
+        for (auto &d : dts) d.upload(c, c.bytes(), lay.compact);
         uint32_t wpb, blocks;
-        entq_cuda_launch_shape(&dts[0].t, &wpb, &blocks);
+        bool compact;
+        entq_cuda_launch_shape(&dts[0].t, &wpb, &blocks, &compact);
         CK(entq_cuda_status_reset(status, 0));
+        char what[80];
+        std::snprintf(what, sizeof(what), "segs=%-5u rps=%-2u pb=%2u%s", c.in.n_seg, c.in.rows_per_seg, c.in.prob_bits,
+                      compact ? "c" : " ");
         for (uint32_t B : {1u, 2u, 8u}) {
             const double us = medianUs([&](int i) { entq_cuda_gemv(&dts[i % nc].t, dx, K, dy, N, B, status, 0); }, reps);
             char row[240];
-            std::snprintf(row, sizeof(row), "| %5ux%-5u | entq GEMV B=%u seg=%-6u rps=%-3u | %5.2f | %3u | %2u | %8.1f | %6.0f | %6.1f |", N,
-                          K, B, c.in.n_seg, c.in.rows_per_seg, c.bits_per_weight, c.in.prob_bits, wpb, us,
-                          c.size / us / 1e3, weights / us / 1e3);
+            std::snprintf(row, sizeof(row), "| %5ux%-5u | entq GEMV B=%u %-27s | %5.3f | %2u | %5u | %8.1f | %6.0f | %6.1f |", N, K, B, what,
+                          c.bits_per_weight, wpb, blocks, us, c.size / us / 1e3, weights / us / 1e3);
             g_table.push_back(row);
         }
         uint16_t *wf16;
         CK(cudaMalloc(&wf16, (size_t)N * K * 2));
         const double usd = medianUs([&](int i) { entq_cuda_decode_f16(&dts[i % nc].t, wf16, K, status, 0); }, reps);
         char row[240];
-        std::snprintf(row, sizeof(row), "| %5ux%-5u | entq decode->f16 seg=%-6u       | %5.2f | %3u | %2u | %8.1f | %6.0f | %6.1f |", N, K,
-                      c.in.n_seg, c.bits_per_weight, c.in.prob_bits, wpb, usd, c.size / usd / 1e3, weights / usd / 1e3);
+        std::snprintf(row, sizeof(row), "| %5ux%-5u | entq decode->f16 %-27s | %5.3f | %2u | %5u | %8.1f | %6.0f | %6.1f |", N, K, what,
+                      c.bits_per_weight, wpb, blocks, usd, c.size / usd / 1e3, weights / usd / 1e3);
         g_table.push_back(row);
         if (readStatus(status) != ENTQ_OK) fail("timing run status");
         CK(cudaFree(wf16));
         for (auto &d : dts) d.release();
-        (void)blocks;
     }
     CK(cudaFree(status));
     CK(cudaFree(dx));
@@ -559,7 +601,7 @@ void timeShape(uint32_t N, uint32_t K, const std::vector<uint32_t> &seg_list, in
 
 /* Prompt-sized batch: decode to f16 + GEMM against the GEMM alone on f16 weights. */
 void timeBigBatch(uint32_t N, uint32_t K, uint32_t B, int l2) {
-    Coded c = makeCoded(N, K, ENTQ_CODES_INT8, 0, 2.5, 99);
+    Coded c = makeCoded(N, K, ENTQ_CODES_INT8, K, 12, 2.5, 99);
     const int nc = copiesFor(c.size, l2);
     std::vector<DevTensor> dts(nc);
     for (auto &d : dts) d.upload(c, c.bytes());
@@ -598,14 +640,23 @@ void timeBigBatch(uint32_t N, uint32_t K, uint32_t B, int l2) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    /* --quick: the small correctness cases only (for compute-sanitizer) */
+    /* --quick: the small correctness cases only (for compute-sanitizer);
+     * --profile: a few launches of two 4096 x 4096 layouts (for ncu) */
     const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    const bool profile = argc > 1 && std::strcmp(argv[1], "--profile") == 0;
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     int clock_khz = 0;
     cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0);
     std::printf("device: %s, sm_%d%d, %d SMs, L2 %d MB, SM clock %d MHz, cuBLAS %s\n", prop.name, prop.major, prop.minor,
                 prop.multiProcessorCount, prop.l2CacheSize >> 20, clock_khz / 1000, haveCublas() ? "yes" : "no");
+
+    if (profile) {
+        g_reps = 3;
+        timeShape(4096, 4096, {{4096, 12, true}, {4096, 0, true}}, prop.l2CacheSize);
+        for (auto &r : g_table) std::printf("%s\n", r.c_str());
+        return g_failures ? 1 : 0;
+    }
 
     /* the bandwidth ceiling: a large device-to-device copy (read + write) */
     if (!quick) {
@@ -626,22 +677,26 @@ int main(int argc, char **argv) {
     g_table.push_back("");
     g_table.push_back("| case (N x K, kind, segments, rows/seg, prob_bits, bits/weight) | B | path | NMSE vs f64 | |");
     g_table.push_back("| --- | --- | --- | --- | --- |");
-    checkCase(77, 31, ENTQ_CODES_E4M3, 100, {1, 2, 3, 8, 32, 512}, 1, true);
-    checkCase(300, 1000, ENTQ_CODES_INT8, 1000, {1, 2, 5, 8, 32, 512}, 2, true);
-    checkCase(512, 4097, ENTQ_CODES_E4M3, 16384, {1, 2, 8, 32, 512}, 3, true);
-    checkCase(256, 4097, ENTQ_CODES_INT8, 4097, {1, 8, 512}, 4, true);
+    /* "c" after prob_bits: the kernels read the compact table */
+    checkCase(77, 31, ENTQ_CODES_E4M3, 100, 0, {1, 2, 3, 8, 32, 512}, 1, true);
+    checkCase(300, 1000, ENTQ_CODES_INT8, 1000, 12, {1, 2, 5, 8, 32, 512}, 2, true);
+    checkCase(512, 4097, ENTQ_CODES_E4M3, 16384, 0, {1, 2, 8, 32, 512}, 3, true);
+    checkCase(256, 4097, ENTQ_CODES_INT8, 4097, 11, {1, 8, 512}, 4, true);
     if (!quick) {
-        checkCase(4096, 4096, ENTQ_CODES_INT8, 0, {1, 2, 8, 32}, 5, false);
-        checkCase(4096, 11008, ENTQ_CODES_E4M3, 11008, {1, 8}, 6, false);
+        checkCase(4096, 4096, ENTQ_CODES_INT8, 4096, 12, {1, 2, 8, 32}, 5, false);
+        checkCase(4096, 11008, ENTQ_CODES_E4M3, 11008, 0, {1, 8}, 6, false);
     }
 
     if (!quick) {
         g_table.push_back("");
-        g_table.push_back("| N x K | kernel | bits/w | pb | warps/blk | median us | GB/s of weights | G weights/s |");
+        g_table.push_back("| N x K | kernel (segments, rows/segment, prob_bits, c = compact table) | bits/w | warps/blk | blocks | median us | GB/s of stream | G weights/s |");
         g_table.push_back("| --- | --- | --- | --- | --- | --- | --- | --- |");
-        timeShape(4096, 4096, {0u, 16384u, 4096u}, prop.l2CacheSize);
-        timeShape(11008, 4096, {0u, 16384u, 4096u}, prop.l2CacheSize);
-        timeShape(4096, 11008, {0u, 11008u}, prop.l2CacheSize);
+        /* one row per segment at the encoder's prob_bits (wide table), then
+         * prob_bits 12 wide/compact and 11 compact, then bigger segments */
+        timeShape(4096, 4096, {{4096, 0, true}, {4096, 12, false}, {4096, 12, true}, {4096, 11, true}, {8192, 12, true},
+                               {16384, 12, true}, {65536, 12, true}}, prop.l2CacheSize);
+        timeShape(11008, 4096, {{4096, 12, true}, {16384, 12, true}, {65536, 12, true}}, prop.l2CacheSize);
+        timeShape(4096, 11008, {{11008, 12, true}, {65536, 12, true}}, prop.l2CacheSize);
         g_table.push_back("");
         g_table.push_back("| N x K | large batch | median us | rate |");
         timeBigBatch(4096, 4096, 512, prop.l2CacheSize);
