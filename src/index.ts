@@ -15,3 +15,15 @@ export { getEntLlama, EntLlamaLoadError, type GetEntLlamaOptions } from "./runti
 export { buildLlama, resolveEntLlamaBuild, type EntLlamaBuild, type EntLlamaBuildOptions, type EntLlamaGpu } from "./runtime/buildLlama.js";
 export { prepareLlamaSource, type LlamaSource } from "./runtime/prepareLlamaSource.js";
 export { applyPatches, readPatchManifest, PatchApplyError, type PatchManifest } from "./runtime/applyPatches.js";
+export { convertModel, type ConvertOptions, type ConvertSummary, type TensorReport } from "./convert/convertModel.js";
+export { dequantizeModel } from "./convert/dequantizeModel.js";
+export { ConvertError, type ConvertErrorCode } from "./convert/ConvertError.js";
+export { ENTQ_KEYS } from "./convert/entqMetadata.js";
+export { inspectModel, type InspectResult, type InspectedTensor } from "./inspect/inspectModel.js";
+export { readGguf } from "./gguf/readGguf.js";
+export { GgufReader } from "./gguf/GgufReader.js";
+export { writeGguf, type GgufWriteHeader, type GgufTensorSource } from "./gguf/writeGguf.js";
+export { GgufFormatError } from "./gguf/GgufFormatError.js";
+export { GgufWriteError } from "./gguf/GgufWriteError.js";
+export { ENTQ_GGML_TYPE, GgmlType, ggmlTypes } from "./gguf/ggmlTypes.js";
+export { makeSyntheticModel, SYNTHETIC_1B, type SyntheticModelShape } from "./bench/makeSyntheticModel.js";
