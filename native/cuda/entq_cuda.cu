@@ -22,7 +22,7 @@ __host__ __device__ size_t table_smem(uint32_t prob_bits, bool compact) {
     return compact ? entq_lane_compact_bytes(prob_bits) : entq_lane_table_bytes(prob_bits);
 }
 size_t block_smem(uint32_t prob_bits, bool compact, uint32_t wpb) {
-    return table_smem(prob_bits, compact) + (size_t)wpb * ENTQ_RING_WORDS * sizeof(uint16_t);
+    return table_smem(prob_bits, compact) + (size_t)wpb * ENTQ_RING_ALLOC_WORDS * sizeof(uint16_t);
 }
 
 bool use_compact(const entq_cuda_tensor *t) { return t->compact && t->prob_bits <= ENTQ_COMPACT_MAX_PROB_BITS; }
@@ -55,7 +55,7 @@ template <bool Compact, class MakeSink> __device__ void run_segments(const entq_
     }
     __syncthreads();
     const uint32_t warp = threadIdx.x / 32u, wpb = blockDim.x / 32u;
-    uint16_t *ring = (uint16_t *)(smem + table_smem(t.prob_bits, Compact)) + warp * ENTQ_RING_WORDS;
+    uint16_t *ring = (uint16_t *)(smem + table_smem(t.prob_bits, Compact)) + warp * ENTQ_RING_ALLOC_WORDS;
     for (uint32_t seg = blockIdx.x * wpb + warp; seg < t.n_seg; seg += gridDim.x * wpb) {
         const uint32_t start = seg ? __ldg(t.index + seg - 1) : 0u, end = __ldg(t.index + seg);
         const uint32_t r0 = seg * t.rows_per_seg, rows = min(t.rows_per_seg, t.N - r0);
@@ -67,7 +67,7 @@ template <bool Compact, class MakeSink> __device__ void run_segments(const entq_
 }
 
 template <int B, bool Compact>
-__global__ void __launch_bounds__(512) gemv_kernel(entq_cuda_tensor t, const float *__restrict__ x, uint32_t ldx,
+__global__ void __launch_bounds__(512, 1) gemv_kernel(entq_cuda_tensor t, const float *__restrict__ x, uint32_t ldx,
                                                     float *__restrict__ y, uint32_t ldy, int *status) {
     run_segments<Compact>(t, status, [&](uint32_t r0) {
         return entq_sink_gemv<Warp, B>(x, ldx, y + r0, ldy, t.scales + r0, t.scale_base);
@@ -75,12 +75,12 @@ __global__ void __launch_bounds__(512) gemv_kernel(entq_cuda_tensor t, const flo
 }
 
 template <bool Compact>
-__global__ void __launch_bounds__(512) decode_f16_kernel(entq_cuda_tensor t, uint16_t *out, uint32_t ld, int *status) {
+__global__ void __launch_bounds__(512, 1) decode_f16_kernel(entq_cuda_tensor t, uint16_t *out, uint32_t ld, int *status) {
     run_segments<Compact>(t, status, [&](uint32_t r0) { return entq_sink_values<Warp>(out + (uint64_t)r0 * ld, ld); });
 }
 
 template <bool Compact>
-__global__ void __launch_bounds__(512) decode_codes_kernel(entq_cuda_tensor t, uint8_t *out, int *status) {
+__global__ void __launch_bounds__(512, 1) decode_codes_kernel(entq_cuda_tensor t, uint8_t *out, int *status) {
     run_segments<Compact>(t, status, [&](uint32_t r0) { return entq_sink_codes<Warp>(t.sym, out + (uint64_t)r0 * t.K, t.K); });
 }
 

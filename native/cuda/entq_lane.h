@@ -22,6 +22,9 @@
  * one coalesced 128-byte load) that was loaded two refills earlier, so the
  * global-memory latency stays off the decode chain, which is
  *   slot = x & (M-1) -> table[slot] -> y = freq * (x >> b) + bias -> ballot -> word.
+ * The ring is stored twice in a row (ENTQ_RING_ALLOC_WORDS), so a step's 32
+ * words start at ring + (ptr mod ENTQ_RING_WORDS) and never wrap: a lane's
+ * word address is one add from its prefix count, no mask on the chain.
  */
 #ifndef ENTQ_LANE_H
 #define ENTQ_LANE_H
@@ -30,6 +33,7 @@
 
 #define ENTQ_RING_WORDS 256u  /* u16 words staged per warp; a power of two */
 #define ENTQ_RING_CHUNK 64u   /* words per refill: one u32 pair per lane */
+#define ENTQ_RING_ALLOC_WORDS (2u * ENTQ_RING_WORDS) /* the ring and its mirror */
 #define ENTQ_LANE_UNROLL 4u   /* steps between ring checks on the fast path */
 
 /* A refill writes ring positions that held the words staged
@@ -199,7 +203,7 @@ template <class W> struct entq_lane_dec {
     uint32_t next_pair;      /* first pair of the chunk to load next */
     uint32_t npairs;         /* the segment's words / 2 (segments end 4-aligned) */
     const uint32_t *pairs;   /* the words, little-endian, as u32 pairs */
-    uint16_t *ring;          /* ENTQ_RING_WORDS words of this warp */
+    uint16_t *ring;          /* ENTQ_RING_ALLOC_WORDS words of this warp */
 
     /* Pair q of the segment, clamped like the reference's word reads: past
      * the end both halves are the last word (words[min(i, last)]), and a
@@ -233,7 +237,9 @@ template <class W> struct entq_lane_dec {
         uint32_t *ring32 = (uint32_t *)ring;
         for (int j = 0; j < W::N; j++) {
             uint32_t l = W::lane(j);
-            ring32[((staged >> 1) + l) & (ENTQ_RING_WORDS / 2 - 1)] = pend[0][j];
+            const uint32_t at = ((staged >> 1) + l) & (ENTQ_RING_WORDS / 2 - 1);
+            ring32[at] = pend[0][j];
+            ring32[at + ENTQ_RING_WORDS / 2] = pend[0][j]; /* the mirror */
             pend[0][j] = pend[1][j];
             pend[1][j] = load_pair(next_pair + l);
         }
@@ -260,8 +266,9 @@ template <class W> struct entq_lane_dec {
             need[j] = (W::lane(j) < active) & (y[j] < ENTQ_RANS_L);
         }
         uint32_t ballot = W::ballot(need);
+        const uint16_t *words = ring + (ptr & (ENTQ_RING_WORDS - 1)); /* uniform; [0, 32) stays in the mirror */
         for (int j = 0; j < W::N; j++) {
-            uint32_t w = ring[(ptr + entq_popc(ballot & below[j])) & (ENTQ_RING_WORDS - 1)];
+            uint32_t w = words[entq_popc(ballot & below[j])];
             uint32_t nx = need[j] ? (y[j] << 16) | w : y[j];
             x[j] = W::lane(j) < active ? nx : x[j];
         }
@@ -285,38 +292,51 @@ template <class W> struct entq_lane_dec {
  *
  * Symbol i of the segment is element (i / K, i % K) of its rows. Steps that
  * lie wholly inside one row (the bulk when K >= 32) take the fast path: lane
- * l's column is kbase + l, no row test per symbol. A step that crosses row
- * ends (once per row when K % 32 != 0, several rows when K < 32, and the
- * segment's partial last step) takes the general path. The sink decides what
- * a symbol becomes:
- *   sink.fast(j, k, slot, value)   lane j's symbol at column k of the current row
+ * l's column is kbase + l, no row test per symbol, ENTQ_LANE_UNROLL steps at
+ * a time. A step that crosses row ends (once per row when K % 32 != 0,
+ * several rows when K < 32, and the segment's partial last step) takes the
+ * general path. The sink decides what a symbol becomes:
+ *   sink.prefetch(u, j, k)         fast path, before the group's decode: lane j
+ *                                  will deliver column k at unrolled step u
+ *   sink.fast(u, j, k, slot, value)   ... and here it is (after the whole group)
  *   sink.take(j, k, slot, value, active)  hold lane j's symbol (boundary step)
  *   sink.keep(j, cond)             add the held symbol to the current row if cond
  *   sink.end_row()                 the current row is complete; move to the next
+ * Prefetching operands at the start of a group and using the symbols at its
+ * end keeps every load's latency off the decode chain: a GPU issues in order,
+ * so an FMA waiting for its operand would stall the next step's decode.
  * Returns the decoder's end check (ENTQ_OK or ENTQ_ERR_PAYLOAD). */
 template <class W, class Tab, class Sink>
 ENTQ_HD int entq_lane_walk(entq_lane_dec<W> &d, const Tab &tab, uint32_t b, uint32_t K, uint32_t rows, Sink &sink) {
     const uint32_t count = rows * K; /* callers check rows * K < 2^32 - 32 */
     const uint32_t steps = (count + 31) / 32;
-    uint32_t slot[W::N], value[W::N];
+    uint32_t slot[ENTQ_LANE_UNROLL][W::N], value[ENTQ_LANE_UNROLL][W::N];
     uint32_t row = 0, row_start = 0, row_end = K, t = 0;
     while (t < steps) {
         const uint32_t t_end = row_end / 32; /* steps before it end inside the row */
         uint32_t kbase = 32 * t - row_start;
-        for (; t + ENTQ_LANE_UNROLL <= t_end; t += ENTQ_LANE_UNROLL) {
+        for (; t + ENTQ_LANE_UNROLL <= t_end; t += ENTQ_LANE_UNROLL, kbase += 32 * ENTQ_LANE_UNROLL) {
             d.ensure(32 * ENTQ_LANE_UNROLL);
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
-            for (uint32_t u = 0; u < ENTQ_LANE_UNROLL; u++, kbase += 32) {
-                d.step(tab, b, 32, slot, value);
-                for (int j = 0; j < W::N; j++) sink.fast(j, kbase + W::lane(j), slot[j], value[j]);
-            }
+            for (uint32_t u = 0; u < ENTQ_LANE_UNROLL; u++)
+                for (int j = 0; j < W::N; j++) sink.prefetch(u, j, kbase + 32 * u + W::lane(j));
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+            for (uint32_t u = 0; u < ENTQ_LANE_UNROLL; u++) d.step(tab, b, 32, slot[u], value[u]);
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+            for (uint32_t u = 0; u < ENTQ_LANE_UNROLL; u++)
+                for (int j = 0; j < W::N; j++) sink.fast(u, j, kbase + 32 * u + W::lane(j), slot[u][j], value[u][j]);
         }
         for (; t < t_end; t++, kbase += 32) {
             d.ensure(32);
-            d.step(tab, b, 32, slot, value);
-            for (int j = 0; j < W::N; j++) sink.fast(j, kbase + W::lane(j), slot[j], value[j]);
+            for (int j = 0; j < W::N; j++) sink.prefetch(0, j, kbase + W::lane(j));
+            d.step(tab, b, 32, slot[0], value[0]);
+            for (int j = 0; j < W::N; j++) sink.fast(0, j, kbase + W::lane(j), slot[0][j], value[0][j]);
         }
         if (32 * t == row_end) { /* the row ended on a step boundary (t == steps: the segment did) */
             sink.end_row();
@@ -329,14 +349,14 @@ ENTQ_HD int entq_lane_walk(entq_lane_dec<W> &d, const Tab &tab, uint32_t b, uint
         const uint32_t i0 = 32 * t, left = count - i0;
         const uint32_t active = left < 32 ? left : 32, step_end = i0 + active;
         d.ensure(32);
-        d.step(tab, b, active, slot, value);
+        d.step(tab, b, active, slot[0], value[0]);
         for (int j = 0; j < W::N; j++) {
             uint32_t l = W::lane(j), k = 0;
             if (l < active) {
                 k = i0 + l - row_start;
                 while (k >= K) k -= K;
             }
-            sink.take(j, k, slot[j], value[j], l < active);
+            sink.take(j, k, slot[0][j], value[0][j], l < active);
         }
         while (row < rows && row_end <= step_end) {
             for (int j = 0; j < W::N; j++) sink.keep(j, i0 + W::lane(j) < row_end && i0 + W::lane(j) >= row_start);

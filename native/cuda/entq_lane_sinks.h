@@ -33,6 +33,7 @@ template <class W, int B> struct entq_sink_gemv {
     float scale_base;
     uint32_t row;
     float acc[B][W::N], held[B][W::N];
+    float xr[ENTQ_LANE_UNROLL][B][W::N]; /* prefetched activations of a fast group */
 
     ENTQ_HD entq_sink_gemv(const float *x_, uint32_t ldx_, float *y_, uint32_t ldy_, const uint16_t *scales_,
                            float scale_base_)
@@ -41,9 +42,13 @@ template <class W, int B> struct entq_sink_gemv {
             for (int j = 0; j < W::N; j++) acc[c][j] = 0.0f;
     }
 
-    ENTQ_HD void fast(int j, uint32_t k, uint32_t, uint32_t value) {
+    ENTQ_HD void prefetch(uint32_t u, int j, uint32_t k) {
+        for (int c = 0; c < B; c++) xr[u][c][j] = entq_ldg(x + c * ldx + k);
+    }
+
+    ENTQ_HD void fast(uint32_t u, int j, uint32_t, uint32_t, uint32_t value) {
         const float v = entq_bits_f32(value);
-        for (int c = 0; c < B; c++) acc[c][j] = entq_fma(v, entq_ldg(x + c * ldx + k), acc[c][j]);
+        for (int c = 0; c < B; c++) acc[c][j] = entq_fma(v, xr[u][c][j], acc[c][j]);
     }
 
     ENTQ_HD void take(int j, uint32_t k, uint32_t, uint32_t value, bool active) {
@@ -79,7 +84,8 @@ template <class W> struct entq_sink_codes {
     uint32_t hk[W::N], hs[W::N];
 
     ENTQ_HD entq_sink_codes(const uint8_t *sym_, uint8_t *out_, uint32_t K_) : sym(sym_), out(out_), K(K_), row(0) {}
-    ENTQ_HD void fast(int, uint32_t k, uint32_t slot, uint32_t) { out[(uint64_t)row * K + k] = sym[slot]; }
+    ENTQ_HD void prefetch(uint32_t, int, uint32_t) {}
+    ENTQ_HD void fast(uint32_t, int, uint32_t k, uint32_t slot, uint32_t) { out[(uint64_t)row * K + k] = sym[slot]; }
     ENTQ_HD void take(int j, uint32_t k, uint32_t slot, uint32_t, bool) {
         hk[j] = k;
         hs[j] = slot;
@@ -99,7 +105,8 @@ template <class W> struct entq_sink_values {
     uint32_t hk[W::N], hv[W::N];
 
     ENTQ_HD entq_sink_values(uint16_t *out_, uint32_t ld_) : out(out_), ld(ld_), row(0) {}
-    ENTQ_HD void fast(int, uint32_t k, uint32_t, uint32_t value) {
+    ENTQ_HD void prefetch(uint32_t, int, uint32_t) {}
+    ENTQ_HD void fast(uint32_t, int, uint32_t k, uint32_t, uint32_t value) {
         out[(uint64_t)row * ld + k] = entq_value_f16(entq_bits_f32(value));
     }
     ENTQ_HD void take(int j, uint32_t k, uint32_t, uint32_t value, bool) {

@@ -216,7 +216,7 @@ double nmse(const std::vector<float> &got, const std::vector<double> &ref) {
 /* The CPU twin's GEMV (the kernel's schedule and arithmetic). */
 template <int B> void twinGemv(const Coded &c, const float *x, float *y) {
     const uint16_t *scales = (const uint16_t *)(c.bytes() + c.in.scales_off);
-    std::vector<uint16_t> ring(ENTQ_RING_WORDS);
+    std::vector<uint16_t> ring(ENTQ_RING_ALLOC_WORDS);
     for (uint32_t seg = 0; seg < c.in.n_seg; seg++) {
         uint64_t start, end;
         entq_segment_range(&c.in, c.bytes(), seg, &start, &end);
@@ -429,7 +429,7 @@ template <class F> double medianUs(F launch, int reps) {
     cudaEvent_t a, b;
     CK(cudaEventCreate(&a));
     CK(cudaEventCreate(&b));
-    for (int i = 0; i < 10; i++) launch(i); /* warm-up */
+    for (int i = 0; i < std::min(10, reps); i++) launch(i); /* warm-up */
     CK(cudaDeviceSynchronize());
     std::vector<float> ms(reps);
     for (int i = 0; i < reps; i++) {
@@ -652,8 +652,8 @@ int main(int argc, char **argv) {
                 prop.multiProcessorCount, prop.l2CacheSize >> 20, clock_khz / 1000, haveCublas() ? "yes" : "no");
 
     if (profile) {
-        g_reps = 3;
-        timeShape(4096, 4096, {{4096, 12, true}, {4096, 0, true}}, prop.l2CacheSize);
+        g_reps = 1;
+        timeShape(4096, 4096, {{4096, 12, false}, {4096, 12, true}}, prop.l2CacheSize);
         for (auto &r : g_table) std::printf("%s\n", r.c_str());
         return g_failures ? 1 : 0;
     }

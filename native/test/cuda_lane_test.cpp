@@ -70,7 +70,7 @@ uint32_t segRows(const entq_info &in, uint32_t seg) { return entq_segment_rows(&
 template <class Tab, class MakeSink> int twinSegment(const Stream &s, const Tab &tab, uint32_t seg, MakeSink make) {
     uint64_t start, end;
     entq_segment_range(&s.in, s.bytes(), seg, &start, &end);
-    uint16_t ring[ENTQ_RING_WORDS];
+    uint16_t ring[ENTQ_RING_ALLOC_WORDS];
     entq_lane_dec<CpuWarp> d;
     d.init(s.bytes() + start, (uint32_t)(end - start), ring);
     auto sink = make(seg * s.in.rows_per_seg);
