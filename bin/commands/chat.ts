@@ -51,13 +51,14 @@ function makeResponder(context: LlamaContext, mode: "chat" | "complete", o: Chat
         const session = new LlamaChatSession({ contextSequence: context.getSequence(), systemPrompt: o.system });
         return (input: string) => session.prompt(input, generation);
     }
-    const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
+    const sequence = context.getSequence();
+    const completion = new LlamaCompletion({ contextSequence: sequence });
     // a base model has no roles: the system text, if any, leads every prompt
     return async (input: string) => {
         const prompt = o.system ? `${o.system}\n${input}` : input;
         if (o.echo) process.stdout.write(input);
         const text = await completion.generateCompletion(prompt, generation);
-        await context.getSequence().clearHistory();
+        await sequence.clearHistory(); // each prompt continues on its own
         return text;
     };
 }
