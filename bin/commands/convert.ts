@@ -20,7 +20,8 @@ export function registerConvertCommand(program: Command): void {
         .description("convert an F32/F16/BF16/Q8_0 GGUF into an entropy-coded GGUF (linear weights as ENTQ streams)")
         .argument("<in.gguf>", "source model")
         .requiredOption("-o, --output <out.gguf>", "coded model to write (written to a temp file, renamed when complete)")
-        .option("--bits <n>", "target bits per weight of each coded tensor, tables and scales included (default 3)", number("--bits"))
+        .option("--bits <n>", "target bits per weight of the coded tensors, tables and scales included (default 3)", number("--bits"))
+        .addOption(new Option("--rate-split <how>", "meet --bits with one lambda for the whole model (EntQuant's split of bits) or in every tensor").choices(["model", "tensor"]).default("model"))
         .option("--lambda <x>", "EntQuant's lambda instead of a target rate (3.9 ~ 4 bits, 14.5 ~ 3, 58 ~ 2 on LLaMA-2)", number("--lambda"))
         .addOption(new Option("--codes <kind>", "8-bit code kind").choices(["fp8", "int8"]).default("fp8"))
         .addOption(new Option("--objective <name>", "how row scales are chosen: EntQuant's L1 objective, entropy-constrained, or plain absmax").choices(["l1", "ecq", "absmax"]).default("l1"))
@@ -38,6 +39,7 @@ export function registerConvertCommand(program: Command): void {
             process.once("SIGINT", stop).once("SIGTERM", stop);
             const s = await convertModel(input, o.output as string, {
                 bits: o.bits as number | undefined,
+                rateSplit: o.rateSplit as "model" | "tensor",
                 lambda: o.lambda as number | undefined,
                 codes: o.codes as "fp8" | "int8",
                 objective: o.objective as "l1" | "ecq" | "absmax",
