@@ -156,7 +156,7 @@ describe("interrupted conversion", () => {
         await makeSyntheticModel(model, { layers: 6, dim: 512, ffn: 1536, heads: 8, kvHeads: 4, vocab: 512, type: "f16", seed: 2 });
         for (const signal of ["SIGINT", "SIGKILL"] as const) {
             const out = join(dir, `killed-${signal}.gguf`);
-            const child = spawn(process.execPath, [cli, "convert", model, "-o", out, "--threads", "1"], { stdio: "ignore" });
+            const child = spawn(process.execPath, [cli, "convert", model, "-o", out, "--threads", "1", "--lambda", "14.5"], { stdio: "ignore" });
             const temp = () => readdirSync(dir).filter((f) => f.startsWith(`.killed-${signal}.gguf.`));
             // wait until it is writing (its temp file exists), then stop it
             const t0 = Date.now();
