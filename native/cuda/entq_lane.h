@@ -19,7 +19,7 @@
  *
  * Words reach lanes through a ring of ENTQ_RING_WORDS u16 per warp (shared
  * memory on a GPU): a refill stores a chunk of 64 words (one u32 per lane,
- * one coalesced 128-byte load) that was loaded two refills earlier, so the
+ * one coalesced 128-byte load) that was loaded ENTQ_RING_PREFETCH refills earlier, so the
  * global-memory latency stays off the decode chain, which is
  *   slot = x & (M-1) -> table[slot] -> y = freq * (x >> b) + bias -> ballot -> word.
  * The ring is stored twice in a row (ENTQ_RING_ALLOC_WORDS), so a step's 32
@@ -34,6 +34,7 @@
 #define ENTQ_RING_WORDS 256u  /* u16 words staged per warp; a power of two */
 #define ENTQ_RING_CHUNK 64u   /* words per refill: one u32 pair per lane */
 #define ENTQ_RING_ALLOC_WORDS (2u * ENTQ_RING_WORDS) /* the ring and its mirror */
+#define ENTQ_RING_PREFETCH 3u /* chunks loaded ahead of the ring, in registers */
 #define ENTQ_LANE_UNROLL 4u   /* steps between ring checks on the fast path */
 
 /* A refill writes ring positions that held the words staged
@@ -197,7 +198,7 @@ struct entq_warp_cpu {
 template <class W> struct entq_lane_dec {
     uint32_t x[W::N];        /* lane states */
     uint32_t below[W::N];    /* lanes_below(lane): bits of the lower lanes */
-    uint32_t pend[2][W::N];  /* the next two chunks' word pairs, loaded ahead */
+    uint32_t pend[ENTQ_RING_PREFETCH][W::N]; /* the next chunks' word pairs, as loaded */
     uint32_t ptr;            /* words claimed (uniform across the warp) */
     uint32_t staged;         /* words stored in the ring */
     uint32_t next_pair;      /* first pair of the chunk to load next */
@@ -205,14 +206,18 @@ template <class W> struct entq_lane_dec {
     const uint32_t *pairs;   /* the words, little-endian, as u32 pairs */
     uint16_t *ring;          /* ENTQ_RING_ALLOC_WORDS words of this warp */
 
-    /* Pair q of the segment, clamped like the reference's word reads: past
-     * the end both halves are the last word (words[min(i, last)]), and a
-     * segment without words reads zeros. */
+    /* Pair q of the segment as loaded: the last pair past the end, nothing
+     * (0) when the segment has no words. The value is not looked at here, so
+     * a GPU does not wait for the load (it issues in order). */
     ENTQ_HD uint32_t load_pair(uint32_t q) const {
-        if (npairs == 0) return 0;
-        uint32_t v = entq_ldg(pairs + (q < npairs ? q : npairs - 1));
-        return q < npairs ? v : (v >> 16) * 0x10001u;
+        uint32_t v = 0;
+        if (npairs) v = entq_ldg(pairs + (q < npairs ? q : npairs - 1));
+        return v;
     }
+
+    /* Pair q as the reference reads words: past the end both halves are the
+     * last word (words[min(i, last)]); applied when the pair is stored. */
+    ENTQ_HD uint32_t clamp_pair(uint32_t v, uint32_t q) const { return q < npairs ? v : (v >> 16) * 0x10001u; }
 
     /* seg points at the segment's 4-aligned first byte (its 32 states). */
     ENTQ_HD void init(const uint8_t *seg, uint32_t seg_bytes, uint16_t *ring_) {
@@ -225,10 +230,9 @@ template <class W> struct entq_lane_dec {
             uint32_t l = W::lane(j);
             x[j] = entq_ldg(states + l);
             below[j] = (1u << l) - 1u;
-            pend[0][j] = load_pair(l);
-            pend[1][j] = load_pair(32 + l);
+            for (uint32_t c = 0; c < ENTQ_RING_PREFETCH; c++) pend[c][j] = load_pair(32 * c + l);
         }
-        next_pair = 64;
+        next_pair = 32 * ENTQ_RING_PREFETCH;
         ptr = staged = 0;
     }
 
@@ -238,10 +242,11 @@ template <class W> struct entq_lane_dec {
         for (int j = 0; j < W::N; j++) {
             uint32_t l = W::lane(j);
             const uint32_t at = ((staged >> 1) + l) & (ENTQ_RING_WORDS / 2 - 1);
-            ring32[at] = pend[0][j];
-            ring32[at + ENTQ_RING_WORDS / 2] = pend[0][j]; /* the mirror */
-            pend[0][j] = pend[1][j];
-            pend[1][j] = load_pair(next_pair + l);
+            const uint32_t v = clamp_pair(pend[0][j], (staged >> 1) + l);
+            ring32[at] = v;
+            ring32[at + ENTQ_RING_WORDS / 2] = v; /* the mirror */
+            for (uint32_t c = 0; c + 1 < ENTQ_RING_PREFETCH; c++) pend[c][j] = pend[c + 1][j];
+            pend[ENTQ_RING_PREFETCH - 1][j] = load_pair(next_pair + l);
         }
         next_pair += 32;
         staged += ENTQ_RING_CHUNK;
