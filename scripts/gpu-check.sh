@@ -49,7 +49,7 @@ fi
 if [ -n "${ENTQ_NCU:-}" ] && command -v ncu >/dev/null; then
     # stall reasons and pipe use of the B=1 GEMV (compact and wide tables)
     timeout 240 ncu --section WarpStateStats --section SchedulerStats --section Occupancy --section LaunchStats \
-        --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis -k gemv_kernel -c 8 \
+        --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section SourceCounters -k gemv_kernel -c 8 \
         "$BIN/gpu_check" --profile > "$LOG/ncu.txt" 2>&1 || echo "ncu: rc $?"
 fi
 "$BIN/gpu_check" "$@" 2>&1 | tee "$LOG/gpu_check.log"
