@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "exports.h"
+#include "napiArgs.h"
 #include "quant/entq_quantize.h"
 
 namespace {
@@ -18,48 +19,6 @@ const char *quantStatusName(int st) {
     case ENTQ_QUANT_ERR_TARGET: return "TARGET";
     default: return "UNKNOWN";
     }
-}
-
-double numberOpt(const Napi::Object &o, const char *name, double dflt) {
-    Napi::Value v = o.Get(name);
-    if (v.IsUndefined()) return dflt;
-    if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(name) + " must be a number");
-    return v.As<Napi::Number>().DoubleValue();
-}
-
-uint32_t u32Opt(const Napi::Object &o, const char *name, uint32_t dflt) {
-    double d = numberOpt(o, name, dflt);
-    if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d)
-        throw Napi::RangeError::New(o.Env(), std::string(name) + " must be an integer in [0, 2^32)");
-    return (uint32_t)d;
-}
-
-uint32_t u32Arg(const Napi::Value &v, const char *name) {
-    if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a number");
-    double d = v.As<Napi::Number>().DoubleValue();
-    if (!(d >= 1 && d <= 4294967295.0) || d != (double)(uint32_t)d)
-        throw Napi::RangeError::New(v.Env(), std::string(name) + " must be an integer in [1, 2^32)");
-    return (uint32_t)d;
-}
-
-// A typed array kept alive (and its bytes addressable) for a worker's lifetime.
-template <typename T>
-struct Held {
-    Napi::ObjectReference ref;
-    const T *data = nullptr;
-    size_t length = 0;
-};
-
-template <typename T>
-Held<T> hold(const Napi::Value &v, const char *name, napi_typedarray_type want) {
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want)
-        throw Napi::TypeError::New(v.Env(), std::string(name) + " has the wrong array type");
-    Napi::TypedArray a = v.As<Napi::TypedArray>();
-    Held<T> h;
-    h.ref = Napi::Persistent(a.As<Napi::Object>());
-    h.data = reinterpret_cast<const T *>(static_cast<const uint8_t *>(a.ArrayBuffer().Data()) + a.ByteOffset());
-    h.length = a.ElementLength();
-    return h;
 }
 
 Napi::Object sumsObject(Napi::Env env, const entq_error_sums &e) {
@@ -158,7 +117,7 @@ Napi::Value quantize(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[3].IsObject()) throw Napi::TypeError::New(env, "quantize(weights, N, K, options)");
     Held<float> w = hold<float>(info[0], "weights", napi_float32_array);
-    uint32_t N = u32Arg(info[1], "N"), K = u32Arg(info[2], "K");
+    uint32_t N = u32Arg(info[1], "N", 1), K = u32Arg(info[2], "K", 1);
     if ((uint64_t)N * K != w.length)
         throw Napi::RangeError::New(env, "weights holds " + std::to_string(w.length) + " values, N x K = " + std::to_string((uint64_t)N * K));
     entq_quant_opts q = quantOptions(info[3].As<Napi::Object>());
@@ -216,7 +175,7 @@ Napi::Value quantRateCurve(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (info.Length() < 5 || !info[4].IsObject()) throw Napi::TypeError::New(env, "quantRateCurve(weights, N, K, lambdas, options)");
     Held<float> w = hold<float>(info[0], "weights", napi_float32_array);
-    uint32_t N = u32Arg(info[1], "N"), K = u32Arg(info[2], "K");
+    uint32_t N = u32Arg(info[1], "N", 1), K = u32Arg(info[2], "K", 1);
     if ((uint64_t)N * K != w.length)
         throw Napi::RangeError::New(env, "weights holds " + std::to_string(w.length) + " values, N x K = " + std::to_string((uint64_t)N * K));
     Held<double> l = hold<double>(info[3], "lambdas", napi_float64_array);
@@ -238,7 +197,7 @@ Napi::Value quantObjective(const Napi::CallbackInfo &info) {
     Held<uint16_t> s = hold<uint16_t>(info[2], "rowScales", napi_uint16_array);
     if (!info[3].IsNumber() || !info[7].IsNumber()) throw Napi::TypeError::New(env, "scaleBase and lambda must be numbers");
     float base = info[3].As<Napi::Number>().FloatValue();
-    uint32_t N = u32Arg(info[4], "N"), K = u32Arg(info[5], "K");
+    uint32_t N = u32Arg(info[4], "N", 1), K = u32Arg(info[5], "K", 1);
     uint32_t kind = info[6].IsNumber() ? info[6].As<Napi::Number>().Uint32Value() : 99;
     double lambda = info[7].As<Napi::Number>().DoubleValue();
     if (!entq_grid_kind_ok(kind)) throw Napi::RangeError::New(env, "codeKind must be E4M3 (0) or INT8 (1)");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "exports.h"
+#include "napiArgs.h"
 #include "stream/entq_decode.h"
 #include "stream/entq_encode.h"
 
@@ -57,38 +58,12 @@ const char *statusName(int st) {
 }
 
 // Errors cross the boundary as Error objects with .code = "ENTQ_<NAME>" and
-// .status; src/native/entqStreamError.ts turns them into EntqStreamError.
+// .status; src/stream/EntqStreamError.ts turns them into EntqStreamError.
 Napi::Error statusError(Napi::Env env, int st, const std::string &context) {
     Napi::Error e = Napi::Error::New(env, context + ": " + entq_status_str(st));
     e.Set("code", Napi::String::New(env, std::string("ENTQ_") + statusName(st)));
     e.Set("status", Napi::Number::New(env, st));
     return e;
-}
-
-uint32_t u32Arg(const Napi::Value &v, const char *name) {
-    if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a number");
-    double d = v.As<Napi::Number>().DoubleValue();
-    if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d)
-        throw Napi::RangeError::New(v.Env(), std::string(name) + " must be an integer in [0, 2^32)");
-    return (uint32_t)d;
-}
-
-// A typed array's bytes, kept alive by a reference for the worker's lifetime.
-struct HeldBytes {
-    Napi::ObjectReference ref;
-    const uint8_t *data = nullptr;
-    size_t size = 0;
-};
-
-HeldBytes holdTypedArray(const Napi::Value &v, const char *name, napi_typedarray_type want, size_t elem) {
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want)
-        throw Napi::TypeError::New(v.Env(), std::string(name) + " has the wrong array type");
-    Napi::TypedArray a = v.As<Napi::TypedArray>();
-    HeldBytes h;
-    h.ref = Napi::Persistent(a.As<Napi::Object>());
-    h.data = static_cast<const uint8_t *>(a.ArrayBuffer().Data()) + a.ByteOffset();
-    h.size = a.ElementLength() * elem;
-    return h;
 }
 
 // A result buffer handed to JS without a copy.
@@ -123,7 +98,7 @@ Napi::Object infoObject(Napi::Env env, const entq_info &in, bool withTable = tru
 
 class EncodeWorker : public Napi::AsyncWorker {
 public:
-    EncodeWorker(Napi::Env env, HeldBytes codes, HeldBytes scales, HeldBytes codebook, uint32_t K, uint32_t N,
+    EncodeWorker(Napi::Env env, Held<uint8_t> codes, Held<uint16_t> scales, Held<uint16_t> codebook, uint32_t K, uint32_t N,
                  entq_params p, uint32_t threads)
         : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), codes_(std::move(codes)),
           scales_(std::move(scales)), codebook_(std::move(codebook)), K_(K), N_(N), p_(p), threads_(threads) {}
@@ -131,8 +106,8 @@ public:
 
 protected:
     void Execute() override {
-        p_.row_scales = reinterpret_cast<const uint16_t *>(scales_.data);
-        p_.codebook = codebook_.data ? reinterpret_cast<const uint16_t *>(codebook_.data) : nullptr;
+        p_.row_scales = scales_.data;
+        p_.codebook = codebook_.data;
         status_ = entq_plan(K_, N_, codes_.data, &p_, &plan_);
         if (status_ != ENTQ_OK) return;
         // each segment is encoded into its own worst-case buffer, then packed
@@ -185,7 +160,8 @@ protected:
 
 private:
     Napi::Promise::Deferred deferred_;
-    HeldBytes codes_, scales_, codebook_;
+    Held<uint8_t> codes_;
+    Held<uint16_t> scales_, codebook_;
     uint32_t K_, N_;
     entq_params p_;
     uint32_t threads_;
@@ -202,24 +178,24 @@ Napi::Value encode(const Napi::CallbackInfo &info) {
     if (info.Length() < 4 || !info[3].IsObject()) throw Napi::TypeError::New(env, "encode(codes, K, N, options)");
     uint32_t K = u32Arg(info[1], "K"), N = u32Arg(info[2], "N");
     Napi::Object o = info[3].As<Napi::Object>();
-    HeldBytes codes = holdTypedArray(info[0], "codes", napi_uint8_array, 1);
-    HeldBytes scales = holdTypedArray(o.Get("rowScales"), "rowScales", napi_uint16_array, 2);
-    HeldBytes codebook;
+    Held<uint8_t> codes = hold<uint8_t>(info[0], "codes", napi_uint8_array);
+    Held<uint16_t> scales = hold<uint16_t>(o.Get("rowScales"), "rowScales", napi_uint16_array);
+    Held<uint16_t> codebook;
     if (!o.Get("codebook").IsUndefined()) {
-        codebook = holdTypedArray(o.Get("codebook"), "codebook", napi_uint16_array, 2);
-        if (codebook.size != 512) throw Napi::RangeError::New(env, "codebook must hold 256 f16 values");
+        codebook = hold<uint16_t>(o.Get("codebook"), "codebook", napi_uint16_array);
+        if (codebook.length != 256) throw Napi::RangeError::New(env, "codebook must hold 256 f16 values");
     }
-    if ((uint64_t)K * N != codes.size)
-        throw Napi::RangeError::New(env, "codes holds " + std::to_string(codes.size) + " values, K x N = " +
+    if ((uint64_t)K * N != codes.length)
+        throw Napi::RangeError::New(env, "codes holds " + std::to_string(codes.length) + " values, K x N = " +
                                              std::to_string((uint64_t)K * N));
-    if (scales.size != 2 * (uint64_t)N) throw Napi::RangeError::New(env, "rowScales must hold N values");
+    if (scales.length != N) throw Napi::RangeError::New(env, "rowScales must hold N values");
     entq_params p{};
     p.code_kind = u32Arg(o.Get("codeKind"), "codeKind");
     if (!o.Get("scaleBase").IsNumber()) throw Napi::TypeError::New(env, "scaleBase must be a number");
     p.scale_base = o.Get("scaleBase").As<Napi::Number>().FloatValue();
-    p.segment_symbols = o.Has("segmentSymbols") && !o.Get("segmentSymbols").IsUndefined() ? u32Arg(o.Get("segmentSymbols"), "segmentSymbols") : 0;
-    p.prob_bits = o.Has("probBits") && !o.Get("probBits").IsUndefined() ? u32Arg(o.Get("probBits"), "probBits") : 0;
-    uint32_t threads = o.Has("threads") && !o.Get("threads").IsUndefined() ? u32Arg(o.Get("threads"), "threads") : 0;
+    p.segment_symbols = u32Opt(o, "segmentSymbols", 0);
+    p.prob_bits = u32Opt(o, "probBits", 0);
+    uint32_t threads = u32Opt(o, "threads", 0);
     auto *w = new EncodeWorker(env, std::move(codes), std::move(scales), std::move(codebook), K, N, p, threads);
     Napi::Promise pr = w->promise();
     w->Queue();
@@ -231,7 +207,7 @@ enum class DecodeMode { Codes, Dequantize, Validate, Histogram };
 
 class DecodeWorker : public Napi::AsyncWorker {
 public:
-    DecodeWorker(Napi::Env env, HeldBytes stream, DecodeMode mode, bool deep, int64_t wantK, int64_t wantN, uint32_t threads)
+    DecodeWorker(Napi::Env env, Held<uint8_t> stream, DecodeMode mode, bool deep, int64_t wantK, int64_t wantN, uint32_t threads)
         : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), stream_(std::move(stream)), mode_(mode),
           deep_(deep), wantK_(wantK), wantN_(wantN), threads_(threads) {}
     Napi::Promise promise() { return deferred_.Promise(); }
@@ -239,12 +215,12 @@ public:
 protected:
     void Execute() override {
         const uint8_t *buf = stream_.data;
-        status_ = entq_parse(buf, stream_.size, &info_);
+        status_ = entq_parse(buf, stream_.length, &info_);
         if (status_ == ENTQ_OK && ((wantK_ >= 0 && info_.K != wantK_) || (wantN_ >= 0 && info_.N != wantN_)))
             status_ = ENTQ_ERR_SHAPE;
         if (status_ != ENTQ_OK) return;
         if (mode_ == DecodeMode::Validate && !deep_) return;
-        status_ = entq_check_crc(buf, stream_.size);
+        status_ = entq_check_crc(buf, stream_.length);
         if (status_ != ENTQ_OK) return;
         auto table = std::make_unique<entq_dtable>();
         entq_build_dtable(&info_, buf, table.get());
@@ -326,7 +302,7 @@ protected:
 
 private:
     Napi::Promise::Deferred deferred_;
-    HeldBytes stream_;
+    Held<uint8_t> stream_;
     DecodeMode mode_;
     bool deep_;
     int64_t wantK_, wantN_;
@@ -341,16 +317,16 @@ private:
 
 Napi::Value startDecode(const Napi::CallbackInfo &info, DecodeMode mode) {
     Napi::Env env = info.Env();
-    HeldBytes stream = holdTypedArray(info[0], "stream", napi_uint8_array, 1);
+    Held<uint8_t> stream = hold<uint8_t>(info[0], "stream", napi_uint8_array);
     bool deep = true;
     int64_t K = -1, N = -1;
     uint32_t threads = 0;
     if (info.Length() > 1 && info[1].IsObject()) {
         Napi::Object o = info[1].As<Napi::Object>();
         if (o.Has("deep") && !o.Get("deep").IsUndefined()) deep = o.Get("deep").ToBoolean();
-        if (o.Has("K") && !o.Get("K").IsUndefined()) K = u32Arg(o.Get("K"), "K");
-        if (o.Has("N") && !o.Get("N").IsUndefined()) N = u32Arg(o.Get("N"), "N");
-        if (o.Has("threads") && !o.Get("threads").IsUndefined()) threads = u32Arg(o.Get("threads"), "threads");
+        if (!o.Get("K").IsUndefined()) K = u32Arg(o.Get("K"), "K");
+        if (!o.Get("N").IsUndefined()) N = u32Arg(o.Get("N"), "N");
+        threads = u32Opt(o, "threads", 0);
     }
     auto *w = new DecodeWorker(env, std::move(stream), mode, deep, K, N, threads);
     Napi::Promise pr = w->promise();
@@ -366,9 +342,9 @@ Napi::Value histogram(const Napi::CallbackInfo &info) { return startDecode(info,
 // streamInfo(stream) -> header and table, synchronously (parse only: cheap).
 Napi::Value streamInfo(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    HeldBytes s = holdTypedArray(info[0], "stream", napi_uint8_array, 1);
+    Held<uint8_t> s = hold<uint8_t>(info[0], "stream", napi_uint8_array);
     entq_info in;
-    int st = entq_parse(s.data, s.size, &in);
+    int st = entq_parse(s.data, s.length, &in);
     if (st != ENTQ_OK) throw statusError(env, st, "streamInfo");
     return infoObject(env, in);
 }
@@ -377,9 +353,9 @@ Napi::Value streamInfo(const Napi::CallbackInfo &info) {
 // from a stream's first 36 bytes, without the rest of the stream.
 Napi::Value streamHeader(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    HeldBytes s = holdTypedArray(info[0], "stream", napi_uint8_array, 1);
+    Held<uint8_t> s = hold<uint8_t>(info[0], "stream", napi_uint8_array);
     entq_info in;
-    int st = entq_parse_fixed(s.data, s.size, &in);
+    int st = entq_parse_fixed(s.data, s.length, &in);
     if (st != ENTQ_OK) throw statusError(env, st, "streamHeader");
     Napi::Object o = infoObject(env, in, false);
     o.Delete("bytes");
