@@ -50,17 +50,18 @@
  *
  * entq_table_wide, any prob_bits: 8 bytes per slot, one load gives the rANS
  *   step (freq, slot - cum) and the codebook value.
- * entq_table_compact, prob_bits <= 12: 4 bytes per slot,
- *   (freq - 1) | (slot - cum) << 12 | symbol << 24, and the value from a
+ * entq_table_compact, prob_bits <= 11: 4 bytes per slot,
+ *   freq | symbol << 12 | (slot - cum) << 20, and the value from a
  *   256-entry codebook, a second load off the decode chain. Half the shared
  *   memory (more blocks per multiprocessor) and fewer bank conflicts on the
- *   random slot lookup, the load every step waits for. */
+ *   random slot lookup, the load every step waits for. (At 12 bits freq
+ *   needs 13 bits and the three fields no longer fit.) */
 typedef struct alignas(8) entq_lane_slot {
     uint32_t freq_bias; /* freq | (slot - cum[sym]) << 16; freq <= 2^14 and bias < 2^14 fit u16 */
     uint32_t value;     /* f32 bits of codebook[sym] (unscaled) */
 } entq_lane_slot;
 
-#define ENTQ_COMPACT_MAX_PROB_BITS 12
+#define ENTQ_COMPACT_MAX_PROB_BITS 11
 
 struct entq_table_wide {
     const entq_lane_slot *slots;
@@ -77,8 +78,8 @@ struct entq_table_compact {
     const uint32_t *values; /* 256 f32 bits, by symbol */
     ENTQ_HD uint32_t advance(uint32_t slot, uint32_t x, uint32_t b, uint32_t *value) const {
         const uint32_t e = slots[slot];
-        *value = values[e >> 24];
-        return ((e & 0xfffu) + 1u) * (x >> b) + ((e >> 12) & 0xfffu);
+        *value = values[(e >> 12) & 0xffu];
+        return (e & 0xfffu) * (x >> b) + (e >> 20);
     }
 };
 
@@ -107,7 +108,7 @@ static inline int entq_lane_build_compact(const entq_info *in, const uint8_t *bu
     for (uint32_t s = 0; s < 256; s++) values[s] = in->freq[s] ? entq_f32_bits(entq_codebook_value(in, buf, s)) : 0u;
     for (uint32_t i = 0; i < in->n_sym; i++) {
         uint32_t s = in->symbols[i];
-        for (uint32_t k = 0; k < in->freq[s]; k++) slots[in->cum[s] + k] = (in->freq[s] - 1u) | (k << 12) | (s << 24);
+        for (uint32_t k = 0; k < in->freq[s]; k++) slots[in->cum[s] + k] = in->freq[s] | (s << 12) | (k << 20);
     }
     return ENTQ_OK;
 }
@@ -301,8 +302,8 @@ template <class W> struct entq_lane_dec {
  * a time. A step that crosses row ends (once per row when K % 32 != 0,
  * several rows when K < 32, and the segment's partial last step) takes the
  * general path. The sink decides what a symbol becomes:
- *   sink.prefetch(u, j, k)         fast path, before the group's decode: lane j
- *                                  will deliver column k at unrolled step u
+ *   sink.prefetch(u, j, k0)        fast path, before the group's decode: lane j
+ *                                  will deliver column k0 + 32 u at unrolled step u
  *   sink.fast(u, j, k, slot, value)   ... and here it is (after the whole group)
  *   sink.take(j, k, slot, value, active)  hold lane j's symbol (boundary step)
  *   sink.keep(j, cond)             add the held symbol to the current row if cond
@@ -326,7 +327,7 @@ ENTQ_HD int entq_lane_walk(entq_lane_dec<W> &d, const Tab &tab, uint32_t b, uint
 #pragma unroll
 #endif
             for (uint32_t u = 0; u < ENTQ_LANE_UNROLL; u++)
-                for (int j = 0; j < W::N; j++) sink.prefetch(u, j, kbase + 32 * u + W::lane(j));
+                for (int j = 0; j < W::N; j++) sink.prefetch(u, j, kbase + W::lane(j));
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif

@@ -42,8 +42,9 @@ template <class W, int B> struct entq_sink_gemv {
             for (int j = 0; j < W::N; j++) acc[c][j] = 0.0f;
     }
 
-    ENTQ_HD void prefetch(uint32_t u, int j, uint32_t k) {
-        for (int c = 0; c < B; c++) xr[u][c][j] = entq_ldg(x + c * ldx + k);
+    /* column k0 + 32 u: one address per column, the steps as immediate offsets */
+    ENTQ_HD void prefetch(uint32_t u, int j, uint32_t k0) {
+        for (int c = 0; c < B; c++) xr[u][c][j] = entq_ldg(x + (c * ldx + k0) + 32 * u);
     }
 
     ENTQ_HD void fast(uint32_t u, int j, uint32_t, uint32_t, uint32_t value) {

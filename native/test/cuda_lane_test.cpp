@@ -28,7 +28,7 @@ struct Stream {
     uint64_t size = 0;
     entq_info in;
     std::vector<entq_lane_slot> slots;
-    std::vector<uint32_t> compact, values; /* empty when prob_bits > 12 */
+    std::vector<uint32_t> compact, values; /* empty above ENTQ_COMPACT_MAX_PROB_BITS */
     std::vector<uint8_t> sym;
     entq_table_wide wide() const { return entq_table_wide{slots.data()}; }
     entq_table_compact compactTable() const { return entq_table_compact{compact.data(), values.data()}; }
