@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { Command } from "commander";
 
 import { packageRoot } from "../src/native/binding.js";
+import { registerBenchCommand } from "./commands/bench.js";
 import { registerBuildCommand } from "./commands/build.js";
 import { registerChatCommand } from "./commands/chat.js";
 import { registerConvertCommand } from "./commands/convert.js";
@@ -23,6 +24,7 @@ registerConvertCommand(program);
 registerInspectCommand(program);
 registerBuildCommand(program);
 registerChatCommand(program);
+registerBenchCommand(program);
 
 try {
     await program.parseAsync(process.argv);

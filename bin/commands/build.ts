@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 
 import { buildLlama } from "../../src/runtime/buildLlama.js";
+import { buildLlamaTools } from "../../src/runtime/buildLlamaTools.js";
 
 export function registerBuildCommand(program: Command): void {
     program
@@ -9,7 +10,14 @@ export function registerBuildCommand(program: Command): void {
         .addOption(new Option("--gpu <kind>", "backend to build besides the CPU").choices(["none", "cuda"]).default("none"))
         .option("--cuda-arch <list>", "CMAKE_CUDA_ARCHITECTURES for --gpu cuda, e.g. 89 or '80;90' (default: node-llama-cpp's)")
         .option("--force", "rebuild even when this build exists")
-        .action(async (o: { gpu: "none" | "cuda"; cudaArch?: string; force?: boolean }) => {
+        .option("--tools", "build llama.cpp's tools instead (llama-quantize, llama-perplexity, llama-bench, llama-imatrix, test-backend-ops; CPU, CMake) for `entgguf bench`")
+        .action(async (o: { gpu: "none" | "cuda"; cudaArch?: string; force?: boolean; tools?: boolean }) => {
+            if (o.tools) {
+                if (o.gpu !== "none") throw new Error("--tools builds the CPU tools only; leave out --gpu");
+                const tools = await buildLlamaTools({ build: o.force ? "force" : "auto" });
+                console.log(`llama.cpp ${tools.source.release} tools + entgguf patches, build ${tools.buildId}: ${tools.binDir}`);
+                return;
+            }
             const build = await buildLlama({ gpu: o.gpu === "cuda" ? "cuda" : false, cudaArchitectures: o.cudaArch, force: o.force });
             console.log(`llama.cpp ${build.source.release} + entgguf patches, build ${build.buildId}: ${build.binaryDir}`);
         });

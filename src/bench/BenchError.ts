@@ -1,0 +1,12 @@
+export type BenchErrorCode = "INPUT" | "OPTIONS" | "CACHE" | "PARSE";
+
+/** A bench run that cannot go on: a missing or unsuitable input, bad options, a stale cache, tool output not understood. */
+export class BenchError extends Error {
+    constructor(
+        readonly code: BenchErrorCode,
+        message: string
+    ) {
+        super(message);
+        this.name = "BenchError";
+    }
+}
