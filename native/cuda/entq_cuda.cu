@@ -6,7 +6,6 @@
  * (entq_lane_sinks.h). Segments are independent, so warps never wait for
  * each other; a warp takes segments warp, warp + total_warps, ... */
 #include <climits>
-#include <type_traits>
 
 #include <mma.h>
 
@@ -18,14 +17,9 @@ namespace {
 typedef entq_warp_gpu Warp;
 
 /* Shared memory of a decoding block: the table, then one ring per warp. */
-__host__ __device__ size_t table_smem(uint32_t prob_bits, bool compact) {
-    return compact ? entq_lane_compact_bytes(prob_bits) : entq_lane_table_bytes(prob_bits);
+size_t block_smem(uint32_t prob_bits, uint32_t wpb) {
+    return entq_lane_table_bytes(prob_bits) + (size_t)wpb * ENTQ_RING_ALLOC_WORDS * sizeof(uint16_t);
 }
-size_t block_smem(uint32_t prob_bits, bool compact, uint32_t wpb) {
-    return table_smem(prob_bits, compact) + (size_t)wpb * ENTQ_RING_ALLOC_WORDS * sizeof(uint16_t);
-}
-
-bool use_compact(const entq_cuda_tensor *t) { return t->compact && t->prob_bits <= ENTQ_COMPACT_MAX_PROB_BITS; }
 
 __device__ void report(int *status, int st, uint32_t seg) {
     if (st != ENTQ_OK && (threadIdx.x & 31u) == 0) {
@@ -34,28 +28,16 @@ __device__ void report(int *status, int st, uint32_t seg) {
     }
 }
 
-/* 16-byte copies of a table into shared memory (n16 units). */
-__device__ void copy16(void *dst, const void *src, uint32_t n16) {
-    for (uint32_t i = threadIdx.x; i < n16; i += blockDim.x) ((uint4 *)dst)[i] = __ldg((const uint4 *)src + i);
-}
-
 /* The frame: `make(r0)` builds the sink for the segment starting at row r0. */
-template <bool Compact, class MakeSink> __device__ void run_segments(const entq_cuda_tensor &t, int *status, MakeSink make) {
+template <class MakeSink> __device__ void run_segments(const entq_cuda_tensor &t, int *status, MakeSink make) {
     extern __shared__ __align__(16) uint8_t smem[];
     const uint32_t nslots = 1u << t.prob_bits;
-    typename std::conditional<Compact, entq_table_compact, entq_table_wide>::type tab;
-    if constexpr (Compact) {
-        copy16(smem, t.compact, nslots / 4);
-        copy16(smem + 4 * nslots, t.values, 64);
-        tab.slots = (const uint32_t *)smem;
-        tab.values = (const uint32_t *)(smem + 4 * nslots);
-    } else {
-        copy16(smem, t.table, nslots / 2);
-        tab.slots = (const entq_lane_slot *)smem;
-    }
+    for (uint32_t i = threadIdx.x; i < nslots / 2; i += blockDim.x) /* two slots per 16 bytes */
+        ((uint4 *)smem)[i] = __ldg((const uint4 *)t.table + i);
     __syncthreads();
+    const entq_lane_table tab{(const entq_lane_slot *)smem};
     const uint32_t warp = threadIdx.x / 32u, wpb = blockDim.x / 32u;
-    uint16_t *ring = (uint16_t *)(smem + table_smem(t.prob_bits, Compact)) + warp * ENTQ_RING_ALLOC_WORDS;
+    uint16_t *ring = (uint16_t *)(smem + entq_lane_table_bytes(t.prob_bits)) + warp * ENTQ_RING_ALLOC_WORDS;
     for (uint32_t seg = blockIdx.x * wpb + warp; seg < t.n_seg; seg += gridDim.x * wpb) {
         const uint32_t start = seg ? __ldg(t.index + seg - 1) : 0u, end = __ldg(t.index + seg);
         const uint32_t r0 = seg * t.rows_per_seg, rows = min(t.rows_per_seg, t.N - r0);
@@ -66,22 +48,20 @@ template <bool Compact, class MakeSink> __device__ void run_segments(const entq_
     }
 }
 
-template <int B, bool Compact>
+template <int B>
 __global__ void __launch_bounds__(512, 1) gemv_kernel(entq_cuda_tensor t, const float *__restrict__ x, uint32_t ldx,
                                                     float *__restrict__ y, uint32_t ldy, int *status) {
-    run_segments<Compact>(t, status, [&](uint32_t r0) {
+    run_segments(t, status, [&](uint32_t r0) {
         return entq_sink_gemv<Warp, B>(x, ldx, y + r0, ldy, t.scales + r0, t.scale_base);
     });
 }
 
-template <bool Compact>
 __global__ void __launch_bounds__(512, 1) decode_f16_kernel(entq_cuda_tensor t, uint16_t *out, uint32_t ld, int *status) {
-    run_segments<Compact>(t, status, [&](uint32_t r0) { return entq_sink_values<Warp>(out + (uint64_t)r0 * ld, ld); });
+    run_segments(t, status, [&](uint32_t r0) { return entq_sink_values<Warp>(out + (uint64_t)r0 * ld, ld); });
 }
 
-template <bool Compact>
 __global__ void __launch_bounds__(512, 1) decode_codes_kernel(entq_cuda_tensor t, uint8_t *out, int *status) {
-    run_segments<Compact>(t, status, [&](uint32_t r0) { return entq_sink_codes<Warp>(t.sym, out + (uint64_t)r0 * t.K, t.K); });
+    run_segments(t, status, [&](uint32_t r0) { return entq_sink_codes<Warp>(t.sym, out + (uint64_t)r0 * t.K, t.K); });
 }
 
 __global__ void scale_rows_kernel(const uint16_t *scales, float scale_base, uint32_t N, float *y, uint32_t ldy,
@@ -128,7 +108,7 @@ template <class Kernel> int blocks_per_sm(Kernel kernel, uint32_t wpb, size_t sm
         if (cache[i].kernel == (const void *)kernel && cache[i].wpb == wpb && cache[i].smem == smem)
             return cache[i].blocks_per_sm;
     int occ = 0;
-    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)block_smem(ENTQ_MAX_PROB_BITS, false, 16));
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)block_smem(ENTQ_MAX_PROB_BITS, 16));
     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, (int)(wpb * 32), smem);
     if (occ < 1) occ = 1;
     if (used < 64) cache[used++] = ShapeCache{(const void *)kernel, wpb, smem, occ};
@@ -141,10 +121,9 @@ template <class Kernel> int blocks_per_sm(Kernel kernel, uint32_t wpb, size_t sm
 template <class Kernel> void shape_for(Kernel kernel, const entq_cuda_tensor *t, uint32_t *wpb_out, uint32_t *blocks_out,
                                        size_t *smem_out) {
     const uint32_t sms = (uint32_t)device_sms();
-    const bool compact = use_compact(t);
-    uint32_t wpb = table_smem(t->prob_bits, compact) >= 65536 ? 16 : 8;
+    uint32_t wpb = entq_lane_table_bytes(t->prob_bits) >= 65536 ? 16 : 8;
     while (wpb > 1 && (t->n_seg + wpb - 1) / wpb < sms) wpb >>= 1;
-    const size_t smem = block_smem(t->prob_bits, compact, wpb);
+    const size_t smem = block_smem(t->prob_bits, wpb);
     const uint32_t resident = (uint32_t)blocks_per_sm(kernel, wpb, smem) * sms;
     const uint32_t blocks = (t->n_seg + wpb - 1) / wpb;
     *wpb_out = wpb;
@@ -152,32 +131,13 @@ template <class Kernel> void shape_for(Kernel kernel, const entq_cuda_tensor *t,
     *smem_out = smem;
 }
 
-/* Launches kernel<Compact> for t's table form. */
-#define ENTQ_LAUNCH(kernel, t, stream, ...)                                                  \
-    do {                                                                                      \
-        uint32_t wpb_, blocks_;                                                               \
-        size_t smem_;                                                                         \
-        if (use_compact(t)) {                                                                 \
-            shape_for(kernel<true>, t, &wpb_, &blocks_, &smem_);                              \
-            kernel<true><<<blocks_, wpb_ * 32, smem_, stream>>>(*(t), __VA_ARGS__);            \
-        } else {                                                                              \
-            shape_for(kernel<false>, t, &wpb_, &blocks_, &smem_);                             \
-            kernel<false><<<blocks_, wpb_ * 32, smem_, stream>>>(*(t), __VA_ARGS__);           \
-        }                                                                                     \
-    } while (0)
-
 template <int B>
 cudaError_t launch_gemv(const entq_cuda_tensor *t, const float *x, uint32_t ldx, float *y, uint32_t ldy, int *status,
                         cudaStream_t stream) {
     uint32_t wpb, blocks;
     size_t smem;
-    if (use_compact(t)) {
-        shape_for(gemv_kernel<B, true>, t, &wpb, &blocks, &smem);
-        gemv_kernel<B, true><<<blocks, wpb * 32, smem, stream>>>(*t, x, ldx, y, ldy, status);
-    } else {
-        shape_for(gemv_kernel<B, false>, t, &wpb, &blocks, &smem);
-        gemv_kernel<B, false><<<blocks, wpb * 32, smem, stream>>>(*t, x, ldx, y, ldy, status);
-    }
+    shape_for(gemv_kernel<B>, t, &wpb, &blocks, &smem);
+    gemv_kernel<B><<<blocks, wpb * 32, smem, stream>>>(*t, x, ldx, y, ldy, status);
     return cudaGetLastError();
 }
 
@@ -243,17 +203,14 @@ __global__ void __launch_bounds__(128) gemm_f16_kernel(const __half *A, uint32_t
 
 }  // namespace
 
-int entq_cuda_describe(const entq_info *in, const uint8_t *d_stream, const entq_lane_slot *table, const uint32_t *compact,
-                       const uint32_t *values, const uint8_t *sym, entq_cuda_tensor *t) {
-    if (((uintptr_t)d_stream & 3u) != 0 || !table || !compact != !values) return ENTQ_ERR_ARG;
-    if (compact && in->prob_bits > ENTQ_COMPACT_MAX_PROB_BITS) return ENTQ_ERR_ARG;
+int entq_cuda_describe(const entq_info *in, const uint8_t *d_stream, const entq_lane_slot *table, const uint8_t *sym,
+                       entq_cuda_tensor *t) {
+    if (((uintptr_t)d_stream & 3u) != 0 || !table) return ENTQ_ERR_ARG;
     if ((uint64_t)in->rows_per_seg * in->K >= (1ull << 32) - 32) return ENTQ_ERR_TOO_LARGE;
     t->payload = d_stream + in->payload_off;
     t->index = (const uint32_t *)(d_stream + in->index_off);
     t->scales = (const uint16_t *)(d_stream + in->scales_off);
     t->table = table;
-    t->compact = compact;
-    t->values = values;
     t->sym = sym;
     t->K = in->K;
     t->N = in->N;
@@ -294,13 +251,19 @@ cudaError_t entq_cuda_gemv(const entq_cuda_tensor *t, const float *x, uint32_t l
 
 cudaError_t entq_cuda_decode_f16(const entq_cuda_tensor *t, uint16_t *out, uint32_t ld, int *d_status,
                                  cudaStream_t stream) {
-    ENTQ_LAUNCH(decode_f16_kernel, t, stream, out, ld, d_status);
+    uint32_t wpb, blocks;
+    size_t smem;
+    shape_for(decode_f16_kernel, t, &wpb, &blocks, &smem);
+    decode_f16_kernel<<<blocks, wpb * 32, smem, stream>>>(*t, out, ld, d_status);
     return cudaGetLastError();
 }
 
 cudaError_t entq_cuda_decode_codes(const entq_cuda_tensor *t, uint8_t *out, int *d_status, cudaStream_t stream) {
     if (!t->sym) return cudaErrorInvalidValue;
-    ENTQ_LAUNCH(decode_codes_kernel, t, stream, out, d_status);
+    uint32_t wpb, blocks;
+    size_t smem;
+    shape_for(decode_codes_kernel, t, &wpb, &blocks, &smem);
+    decode_codes_kernel<<<blocks, wpb * 32, smem, stream>>>(*t, out, d_status);
     return cudaGetLastError();
 }
 
@@ -318,11 +281,9 @@ cudaError_t entq_cuda_f32_to_f16(const float *src, uint32_t lds, uint16_t *dst, 
     return cudaGetLastError();
 }
 
-void entq_cuda_launch_shape(const entq_cuda_tensor *t, uint32_t *warps_per_block, uint32_t *blocks, bool *compact) {
+void entq_cuda_launch_shape(const entq_cuda_tensor *t, uint32_t *warps_per_block, uint32_t *blocks) {
     size_t smem;
-    *compact = use_compact(t);
-    if (*compact) shape_for(gemv_kernel<1, true>, t, warps_per_block, blocks, &smem);
-    else shape_for(gemv_kernel<1, false>, t, warps_per_block, blocks, &smem);
+    shape_for(gemv_kernel<1>, t, warps_per_block, blocks, &smem);
 }
 
 cudaError_t entq_cuda_gemm_f16(const uint16_t *A, uint32_t lda, const uint16_t *Bm, uint32_t ldb, float *C,

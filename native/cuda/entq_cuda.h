@@ -22,21 +22,17 @@ typedef struct entq_cuda_tensor {
     const uint8_t *payload;      /* device: section 7 */
     const uint32_t *index;       /* device: n_seg segment end offsets */
     const uint16_t *scales;      /* device: N f16 row scales */
-    const entq_lane_slot *table; /* device: 2^prob_bits wide slots (entq_lane_build_table) */
-    const uint32_t *compact;     /* device: 2^prob_bits compact slots, or null (entq_lane_build_compact) */
-    const uint32_t *values;      /* device: the compact form's 256 codebook values */
+    const entq_lane_slot *table; /* device: 2^prob_bits slots (entq_lane_build_table) */
     const uint8_t *sym;          /* device: 2^prob_bits symbols (decode_codes only; may be null) */
     uint32_t K, N, rows_per_seg, n_seg, prob_bits;
     float scale_base;
 } entq_cuda_tensor;
 
 /* Points t at a parsed stream copied to d_stream; table/sym are device
- * arrays holding entq_lane_build_table's output, compact/values (both null,
- * or both set when prob_bits <= ENTQ_COMPACT_MAX_PROB_BITS) the compact form,
- * which the kernels then use. ENTQ_ERR_ARG when d_stream is not 4-aligned,
- * ENTQ_ERR_TOO_LARGE when a segment holds 2^32 - 32 or more symbols. */
-int entq_cuda_describe(const entq_info *in, const uint8_t *d_stream, const entq_lane_slot *table, const uint32_t *compact,
-                       const uint32_t *values, const uint8_t *sym, entq_cuda_tensor *t);
+ * arrays holding entq_lane_build_table's output. ENTQ_ERR_ARG when d_stream
+ * is not 4-aligned, ENTQ_ERR_TOO_LARGE when a segment holds 2^32 - 32 or more symbols. */
+int entq_cuda_describe(const entq_info *in, const uint8_t *d_stream, const entq_lane_slot *table, const uint8_t *sym,
+                       entq_cuda_tensor *t);
 
 cudaError_t entq_cuda_status_reset(int *d_status, cudaStream_t stream);
 
@@ -56,8 +52,8 @@ cudaError_t entq_cuda_scale_rows(const entq_cuda_tensor *t, float *y, uint32_t l
 /* out[r * K + k] = code[r][k] (needs t->sym). */
 cudaError_t entq_cuda_decode_codes(const entq_cuda_tensor *t, uint8_t *out, int *d_status, cudaStream_t stream);
 
-/* Warps per block and blocks the GEMV uses for t, and whether it reads the compact table (for reports). */
-void entq_cuda_launch_shape(const entq_cuda_tensor *t, uint32_t *warps_per_block, uint32_t *blocks, bool *compact);
+/* Warps per block and blocks the GEMV uses for t (for reports). */
+void entq_cuda_launch_shape(const entq_cuda_tensor *t, uint32_t *warps_per_block, uint32_t *blocks);
 
 /* C[c * ldc + r] = sum_k A[r * lda + k] * Bm[c * ldb + k] (f16 in, f32 out),
  * r < M, c < Ncols: a plain tensor-core (wmma) GEMM for the large-batch path

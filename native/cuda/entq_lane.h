@@ -46,25 +46,20 @@
 #error "ENTQ_RING_WORDS too small for ENTQ_LANE_UNROLL"
 #endif
 
-/* The decode table, in one of two forms (a policy the step is templated on):
- *
- * entq_table_wide, any prob_bits: 8 bytes per slot, one load gives the rANS
- *   step (freq, slot - cum) and the codebook value.
- * entq_table_compact, prob_bits <= 11: 4 bytes per slot,
- *   freq | symbol << 12 | (slot - cum) << 20, and the value from a
- *   256-entry codebook, a second load off the decode chain. Half the shared
- *   memory (more blocks per multiprocessor) and fewer bank conflicts on the
- *   random slot lookup, the load every step waits for. (At 12 bits freq
- *   needs 13 bits and the three fields no longer fit.) */
+/* The decode table as the kernels read it: 8 bytes per slot, so one load
+ * gives the rANS step (freq, slot - cum) and the codebook value.
+ * (A 4-byte form, freq | sym << 12 | bias << 20 for prob_bits <= 11 with the
+ * value from a 256-entry codebook, halved the shared memory but measured
+ * slower on an H100: the extra lookup and field masks cost more than its fewer
+ * bank conflicts saved, and the warps per SM are capped by the segment count,
+ * not by shared memory. native/cuda/NOTES.md, runs 2-5.) */
 typedef struct alignas(8) entq_lane_slot {
     uint32_t freq_bias; /* freq | (slot - cum[sym]) << 16; freq <= 2^14 and bias < 2^14 fit u16 */
     uint32_t value;     /* f32 bits of codebook[sym] (unscaled) */
 } entq_lane_slot;
 
-#define ENTQ_COMPACT_MAX_PROB_BITS 11
-
-struct entq_table_wide {
-    const entq_lane_slot *slots;
+struct entq_lane_table {
+    const entq_lane_slot *slots; /* 2^prob_bits */
     /* y = freq * (x >> b) + bias for the slot; the value's f32 bits in *value */
     ENTQ_HD uint32_t advance(uint32_t slot, uint32_t x, uint32_t b, uint32_t *value) const {
         const entq_lane_slot e = slots[slot];
@@ -73,21 +68,10 @@ struct entq_table_wide {
     }
 };
 
-struct entq_table_compact {
-    const uint32_t *slots;
-    const uint32_t *values; /* 256 f32 bits, by symbol */
-    ENTQ_HD uint32_t advance(uint32_t slot, uint32_t x, uint32_t b, uint32_t *value) const {
-        const uint32_t e = slots[slot];
-        *value = values[(e >> 12) & 0xffu];
-        return (e & 0xfffu) * (x >> b) + (e >> 20);
-    }
-};
-
-/* Bytes of each table form in shared memory. */
+/* Bytes of the table in shared memory. */
 ENTQ_HD static inline uint64_t entq_lane_table_bytes(uint32_t prob_bits) { return (uint64_t)sizeof(entq_lane_slot) << prob_bits; }
-ENTQ_HD static inline uint64_t entq_lane_compact_bytes(uint32_t prob_bits) { return (4ull << prob_bits) + 256 * 4; }
 
-/* Host: fills the wide slots[0, 2^prob_bits) and, when sym is not null, the symbol of each slot. */
+/* Host: fills slots[0, 2^prob_bits) and, when sym is not null, the symbol of each slot. */
 static inline void entq_lane_build_table(const entq_info *in, const uint8_t *buf, entq_lane_slot *slots, uint8_t *sym) {
     for (uint32_t i = 0; i < in->n_sym; i++) {
         uint32_t s = in->symbols[i];
@@ -99,18 +83,6 @@ static inline void entq_lane_build_table(const entq_info *in, const uint8_t *buf
             if (sym) sym[slot] = (uint8_t)s;
         }
     }
-}
-
-/* Host: the compact form (prob_bits <= ENTQ_COMPACT_MAX_PROB_BITS, else
- * ENTQ_ERR_ARG): slots[0, 2^prob_bits) and values[256] (0 for absent symbols). */
-static inline int entq_lane_build_compact(const entq_info *in, const uint8_t *buf, uint32_t *slots, uint32_t *values) {
-    if (in->prob_bits > ENTQ_COMPACT_MAX_PROB_BITS) return ENTQ_ERR_ARG;
-    for (uint32_t s = 0; s < 256; s++) values[s] = in->freq[s] ? entq_f32_bits(entq_codebook_value(in, buf, s)) : 0u;
-    for (uint32_t i = 0; i < in->n_sym; i++) {
-        uint32_t s = in->symbols[i];
-        for (uint32_t k = 0; k < in->freq[s]; k++) slots[in->cum[s] + k] = in->freq[s] | (s << 12) | (k << 20);
-    }
-    return ENTQ_OK;
 }
 
 ENTQ_HD static inline uint32_t entq_popc(uint32_t v) {
@@ -262,8 +234,7 @@ template <class W> struct entq_lane_dec {
     /* One step: lanes below `active` decode one symbol each (its slot and
      * codebook value bits come back) and renormalise in ascending lane order.
      * Needs 32 staged words. Branch-free per lane: the word is always read. */
-    template <class Tab>
-    ENTQ_HD void step(const Tab &tab, uint32_t b, uint32_t active, uint32_t *slot, uint32_t *value) {
+    ENTQ_HD void step(const entq_lane_table &tab, uint32_t b, uint32_t active, uint32_t *slot, uint32_t *value) {
         uint32_t y[W::N], need[W::N];
         const uint32_t mask = (1u << b) - 1u;
         for (int j = 0; j < W::N; j++) {
@@ -312,8 +283,8 @@ template <class W> struct entq_lane_dec {
  * end keeps every load's latency off the decode chain: a GPU issues in order,
  * so an FMA waiting for its operand would stall the next step's decode.
  * Returns the decoder's end check (ENTQ_OK or ENTQ_ERR_PAYLOAD). */
-template <class W, class Tab, class Sink>
-ENTQ_HD int entq_lane_walk(entq_lane_dec<W> &d, const Tab &tab, uint32_t b, uint32_t K, uint32_t rows, Sink &sink) {
+template <class W, class Sink>
+ENTQ_HD int entq_lane_walk(entq_lane_dec<W> &d, const entq_lane_table &tab, uint32_t b, uint32_t K, uint32_t rows, Sink &sink) {
     const uint32_t count = rows * K; /* callers check rows * K < 2^32 - 32 */
     const uint32_t steps = (count + 31) / 32;
     uint32_t slot[ENTQ_LANE_UNROLL][W::N], value[ENTQ_LANE_UNROLL][W::N];

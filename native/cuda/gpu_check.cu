@@ -66,7 +66,6 @@ struct Coded {
     uint64_t size;
     entq_info in;
     std::vector<entq_lane_slot> slots;
-    std::vector<uint32_t> compact, values; /* prob_bits <= ENTQ_COMPACT_MAX_PROB_BITS only */
     std::vector<uint8_t> sym;
     std::vector<float> w; /* dequantised reference weights, N x K */
     double bits_per_weight, code_entropy;
@@ -140,11 +139,6 @@ Coded makeCoded(uint32_t N, uint32_t K, uint32_t kind, uint32_t segment_symbols,
     c.slots.resize((size_t)1 << c.in.prob_bits);
     c.sym.resize((size_t)1 << c.in.prob_bits);
     entq_lane_build_table(&c.in, c.bytes(), c.slots.data(), c.sym.data());
-    if (c.in.prob_bits <= ENTQ_COMPACT_MAX_PROB_BITS) {
-        c.compact.resize((size_t)1 << c.in.prob_bits);
-        c.values.resize(256);
-        if (entq_lane_build_compact(&c.in, c.bytes(), c.compact.data(), c.values.data()) != ENTQ_OK) std::abort();
-    }
     auto t = std::make_unique<entq_dtable>();
     entq_build_dtable(&c.in, c.bytes(), t.get());
     c.w.resize((size_t)N * K);
@@ -158,30 +152,20 @@ Coded makeCoded(uint32_t N, uint32_t K, uint32_t kind, uint32_t segment_symbols,
 struct DevTensor {
     uint8_t *stream = nullptr;
     entq_lane_slot *table = nullptr;
-    uint32_t *compact = nullptr, *values = nullptr;
     uint8_t *sym = nullptr;
     entq_cuda_tensor t;
-    /* with_compact: hand the kernels the compact table when the stream has one */
-    void upload(const Coded &c, const uint8_t *stream_bytes, bool with_compact = true) {
+    void upload(const Coded &c, const uint8_t *stream_bytes) {
         CK(cudaMalloc(&stream, c.size));
         CK(cudaMemcpy(stream, stream_bytes, c.size, cudaMemcpyHostToDevice));
         CK(cudaMalloc(&table, c.slots.size() * sizeof(entq_lane_slot)));
         CK(cudaMemcpy(table, c.slots.data(), c.slots.size() * sizeof(entq_lane_slot), cudaMemcpyHostToDevice));
         CK(cudaMalloc(&sym, c.sym.size()));
         CK(cudaMemcpy(sym, c.sym.data(), c.sym.size(), cudaMemcpyHostToDevice));
-        if (with_compact && !c.compact.empty()) {
-            CK(cudaMalloc(&compact, c.compact.size() * 4));
-            CK(cudaMemcpy(compact, c.compact.data(), c.compact.size() * 4, cudaMemcpyHostToDevice));
-            CK(cudaMalloc(&values, 256 * 4));
-            CK(cudaMemcpy(values, c.values.data(), 256 * 4, cudaMemcpyHostToDevice));
-        }
-        if (entq_cuda_describe(&c.in, stream, table, compact, values, sym, &t) != ENTQ_OK) std::abort();
+        if (entq_cuda_describe(&c.in, stream, table, sym, &t) != ENTQ_OK) std::abort();
     }
     void release() {
         cudaFree(stream);
         cudaFree(table);
-        cudaFree(compact);
-        cudaFree(values);
         cudaFree(sym);
     }
 };
@@ -224,7 +208,7 @@ template <int B> void twinGemv(const Coded &c, const float *x, float *y) {
         d.init(c.bytes() + start, (uint32_t)(end - start), ring.data());
         const uint32_t r0 = seg * c.in.rows_per_seg;
         entq_sink_gemv<entq_warp_cpu, B> sink(x, c.K, y + r0, c.N, scales + r0, c.in.scale_base);
-        if (entq_lane_walk(d, entq_table_wide{c.slots.data()}, c.in.prob_bits, c.K, entq_segment_rows(&c.in, seg), sink) != ENTQ_OK)
+        if (entq_lane_walk(d, entq_lane_table{c.slots.data()}, c.in.prob_bits, c.K, entq_segment_rows(&c.in, seg), sink) != ENTQ_OK)
             std::abort();
     }
 }
@@ -316,9 +300,9 @@ void checkCase(uint32_t N, uint32_t K, uint32_t kind, uint32_t seg_syms, uint32_
                uint64_t seed, bool twin) {
     Coded c = makeCoded(N, K, kind, seg_syms, prob_bits, 2.5, seed);
     char name[160];
-    std::snprintf(name, sizeof(name), "%ux%u %s seg=%u rows/seg=%u pb=%u%s %.2f b/w", N, K,
+    std::snprintf(name, sizeof(name), "%ux%u %s seg=%u rows/seg=%u pb=%u %.2f b/w", N, K,
                   kind == ENTQ_CODES_E4M3 ? "E4M3" : "INT8", c.in.n_seg, c.in.rows_per_seg, c.in.prob_bits,
-                  c.compact.empty() ? "" : "c", c.bits_per_weight);
+                  c.bits_per_weight);
     DevTensor d;
     d.upload(c, c.bytes());
     int *status;
@@ -506,11 +490,9 @@ __global__ void copy_kernel(const int4 *__restrict__ a, int4 *__restrict__ b, si
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) b[i] = a[i];
 }
 
-/* One timed stream layout: segment target, prob_bits (0: the encoder's
- * choice), and whether the kernels may use the compact table. */
+/* One timed stream layout: segment target, prob_bits (0: the encoder's choice). */
 struct Layout {
     uint32_t seg, prob_bits;
-    bool compact;
 };
 
 void timeShape(uint32_t N, uint32_t K, const std::vector<Layout> &layouts, int l2) {
@@ -568,14 +550,12 @@ void timeShape(uint32_t N, uint32_t K, const std::vector<Layout> &layouts, int l
         Coded c = makeCoded(N, K, ENTQ_CODES_INT8, lay.seg, lay.prob_bits, 2.5, N + K + lay.seg);
         const int nc = copiesFor(c.size, l2);
         std::vector<DevTensor> dts(nc);
-        for (auto &d : dts) d.upload(c, c.bytes(), lay.compact);
+        for (auto &d : dts) d.upload(c, c.bytes());
         uint32_t wpb, blocks;
-        bool compact;
-        entq_cuda_launch_shape(&dts[0].t, &wpb, &blocks, &compact);
+        entq_cuda_launch_shape(&dts[0].t, &wpb, &blocks);
         CK(entq_cuda_status_reset(status, 0));
         char what[80];
-        std::snprintf(what, sizeof(what), "segs=%-5u rps=%-2u pb=%2u%s", c.in.n_seg, c.in.rows_per_seg, c.in.prob_bits,
-                      compact ? "c" : " ");
+        std::snprintf(what, sizeof(what), "segs=%-5u rps=%-2u pb=%2u", c.in.n_seg, c.in.rows_per_seg, c.in.prob_bits);
         for (uint32_t B : {1u, 2u, 8u}) {
             const double us = medianUs([&](int i) { entq_cuda_gemv(&dts[i % nc].t, dx, K, dy, N, B, status, 0); }, reps);
             char row[240];
@@ -653,7 +633,7 @@ int main(int argc, char **argv) {
 
     if (profile) {
         g_reps = 1;
-        timeShape(4096, 4096, {{4096, 11, false}, {4096, 11, true}}, prop.l2CacheSize);
+        timeShape(4096, 4096, {{4096, 11}, {4096, 0}}, prop.l2CacheSize);
         for (auto &r : g_table) std::printf("%s\n", r.c_str());
         return g_failures ? 1 : 0;
     }
@@ -677,7 +657,6 @@ int main(int argc, char **argv) {
     g_table.push_back("");
     g_table.push_back("| case (N x K, kind, segments, rows/seg, prob_bits, bits/weight) | B | path | NMSE vs f64 | |");
     g_table.push_back("| --- | --- | --- | --- | --- |");
-    /* "c" after prob_bits: the kernels read the compact table */
     checkCase(77, 31, ENTQ_CODES_E4M3, 100, 0, {1, 2, 3, 8, 32, 512}, 1, true);
     checkCase(300, 1000, ENTQ_CODES_INT8, 1000, 12, {1, 2, 5, 8, 32, 512}, 2, true);
     checkCase(512, 4097, ENTQ_CODES_E4M3, 16384, 0, {1, 2, 8, 32, 512}, 3, true);
@@ -689,14 +668,13 @@ int main(int argc, char **argv) {
 
     if (!quick) {
         g_table.push_back("");
-        g_table.push_back("| N x K | kernel (segments, rows/segment, prob_bits, c = compact table) | bits/w | warps/blk | blocks | median us | GB/s of stream | G weights/s |");
+        g_table.push_back("| N x K | kernel (segments, rows/segment, prob_bits) | bits/w | warps/blk | blocks | median us | GB/s of stream | G weights/s |");
         g_table.push_back("| --- | --- | --- | --- | --- | --- | --- | --- |");
-        /* one row per segment at the encoder's prob_bits (wide table), at
-         * prob_bits 12 and 11 (wide) and 11 (compact), then bigger segments */
-        timeShape(4096, 4096, {{4096, 0, true}, {4096, 12, true}, {4096, 11, false}, {4096, 11, true}, {8192, 11, true},
-                               {16384, 11, true}, {65536, 11, true}}, prop.l2CacheSize);
-        timeShape(11008, 4096, {{4096, 11, true}, {16384, 11, true}, {65536, 11, true}}, prop.l2CacheSize);
-        timeShape(4096, 11008, {{11008, 11, true}, {11008, 0, true}, {65536, 11, true}}, prop.l2CacheSize);
+        /* one row per segment at the encoder's prob_bits, at 12 and 11, then
+         * bigger segments */
+        timeShape(4096, 4096, {{4096, 0}, {4096, 12}, {4096, 11}, {8192, 11}, {16384, 11}, {65536, 11}}, prop.l2CacheSize);
+        timeShape(11008, 4096, {{4096, 11}, {16384, 11}, {65536, 11}}, prop.l2CacheSize);
+        timeShape(4096, 11008, {{11008, 11}, {11008, 0}, {65536, 11}}, prop.l2CacheSize);
         g_table.push_back("");
         g_table.push_back("| N x K | large batch | median us | rate |");
         timeBigBatch(4096, 4096, 512, prop.l2CacheSize);

@@ -28,10 +28,8 @@ struct Stream {
     uint64_t size = 0;
     entq_info in;
     std::vector<entq_lane_slot> slots;
-    std::vector<uint32_t> compact, values; /* empty above ENTQ_COMPACT_MAX_PROB_BITS */
     std::vector<uint8_t> sym;
-    entq_table_wide wide() const { return entq_table_wide{slots.data()}; }
-    entq_table_compact compactTable() const { return entq_table_compact{compact.data(), values.data()}; }
+    entq_lane_table table() const { return entq_lane_table{slots.data()}; }
     const uint8_t *bytes() const { return reinterpret_cast<const uint8_t *>(store.data()); }
     uint8_t *bytes() { return reinterpret_cast<uint8_t *>(store.data()); }
 };
@@ -51,35 +49,24 @@ int encodeStream(uint32_t K, uint32_t N, const std::vector<uint8_t> &codes, uint
     s.slots.assign((size_t)1 << s.in.prob_bits, entq_lane_slot{0, 0});
     s.sym.assign((size_t)1 << s.in.prob_bits, 0);
     entq_lane_build_table(&s.in, s.bytes(), s.slots.data(), s.sym.data());
-    s.compact.clear();
-    s.values.clear();
-    if (s.in.prob_bits <= ENTQ_COMPACT_MAX_PROB_BITS) {
-        s.compact.assign((size_t)1 << s.in.prob_bits, 0);
-        s.values.assign(256, 0);
-        st = entq_lane_build_compact(&s.in, s.bytes(), s.compact.data(), s.values.data());
-    } else {
-        std::vector<uint32_t> c((size_t)1 << s.in.prob_bits), v(256);
-        if (entq_lane_build_compact(&s.in, s.bytes(), c.data(), v.data()) != ENTQ_ERR_ARG) return ENTQ_ERR_ARG;
-    }
-    return st;
+    return ENTQ_OK;
 }
 
 uint32_t segRows(const entq_info &in, uint32_t seg) { return entq_segment_rows(&in, seg); }
 
-// One segment through the twin with the table form tab and the sink make(first_row) returns.
-template <class Tab, class MakeSink> int twinSegment(const Stream &s, const Tab &tab, uint32_t seg, MakeSink make) {
+// One segment through the twin with the sink make(first_row) returns.
+template <class MakeSink> int twinSegment(const Stream &s, uint32_t seg, MakeSink make) {
     uint64_t start, end;
     entq_segment_range(&s.in, s.bytes(), seg, &start, &end);
     uint16_t ring[ENTQ_RING_ALLOC_WORDS];
     entq_lane_dec<CpuWarp> d;
     d.init(s.bytes() + start, (uint32_t)(end - start), ring);
     auto sink = make(seg * s.in.rows_per_seg);
-    return entq_lane_walk(d, tab, s.in.prob_bits, s.in.K, segRows(s.in, seg), sink);
+    return entq_lane_walk(d, s.table(), s.in.prob_bits, s.in.K, segRows(s.in, seg), sink);
 }
 
-// Per segment: the reference's codes and status against the twin's, with
-// each table form. Returns the number of segments that failed (in both), or
-// -1 on any disagreement.
+// Per segment: the reference's codes and status against the twin's. Returns
+// the number of segments that failed (in both), or -1 on any disagreement.
 int compareCodes(const Stream &s, const char *what) {
     auto t = std::make_unique<entq_dtable>();
     entq_build_dtable(&s.in, s.bytes(), t.get());
@@ -92,20 +79,11 @@ int compareCodes(const Stream &s, const char *what) {
         entq_dec_run(t.get(), &d, count, ref.data());
         const int ref_st = entq_dec_finish(&d);
         auto sink = [&](uint32_t) { return entq_sink_codes<CpuWarp>(s.sym.data(), twin.data(), s.in.K); };
-        const int twin_st = twinSegment(s, s.wide(), seg, sink);
+        const int twin_st = twinSegment(s, seg, sink);
         if (ref_st != twin_st || ref != twin) {
             std::fprintf(stderr, "  %s: segment %u: reference status %d, twin %d, codes %s\n", what, seg, ref_st, twin_st,
                          ref == twin ? "equal" : "differ");
             return -1;
-        }
-        if (!s.compact.empty()) {
-            std::fill(twin.begin(), twin.end(), 0xAB);
-            const int compact_st = twinSegment(s, s.compactTable(), seg, sink);
-            if (ref_st != compact_st || ref != twin) {
-                std::fprintf(stderr, "  %s: segment %u (compact table): reference status %d, twin %d, codes %s\n", what,
-                             seg, ref_st, compact_st, ref == twin ? "equal" : "differ");
-                return -1;
-            }
         }
         failed += ref_st != ENTQ_OK;
     }
@@ -113,11 +91,11 @@ int compareCodes(const Stream &s, const char *what) {
 }
 
 // y = W x through the twin's GEMV sink for B columns (x column-major, ld K).
-template <int B, class Tab> int twinGemv(const Stream &s, const Tab &tab, const std::vector<float> &x, std::vector<float> &y) {
+template <int B> int twinGemv(const Stream &s, const std::vector<float> &x, std::vector<float> &y) {
     const uint32_t K = s.in.K, N = s.in.N;
     y.assign((size_t)N * B, NAN);
     for (uint32_t seg = 0; seg < s.in.n_seg; seg++) {
-        int st = twinSegment(s, tab, seg, [&](uint32_t r0) {
+        int st = twinSegment(s, seg, [&](uint32_t r0) {
             const uint16_t *scales = reinterpret_cast<const uint16_t *>(s.bytes() + s.in.scales_off) + r0;
             return entq_sink_gemv<CpuWarp, B>(x.data(), K, y.data() + r0, N, scales, s.in.scale_base);
         });
@@ -132,12 +110,7 @@ template <int B> double gemvNmse(const Stream &s, Rng &rng) {
     const uint32_t K = s.in.K, N = s.in.N;
     std::vector<float> x((size_t)K * B), y;
     for (auto &v : x) v = (float)(rng.uniform() * 2 - 1);
-    if (twinGemv<B>(s, s.wide(), x, y) != ENTQ_OK) return INFINITY;
-    if (!s.compact.empty()) { /* the compact table must give the same bits */
-        std::vector<float> yc;
-        if (twinGemv<B>(s, s.compactTable(), x, yc) != ENTQ_OK || memcmp(y.data(), yc.data(), y.size() * 4) != 0)
-            return INFINITY;
-    }
+    if (twinGemv<B>(s, x, y) != ENTQ_OK) return INFINITY;
     auto t = std::make_unique<entq_dtable>();
     entq_build_dtable(&s.in, s.bytes(), t.get());
     std::vector<float> w((size_t)N * K);
@@ -181,25 +154,6 @@ TEST(cuda_lane_twin_decodes_the_corpus_bit_exact) {
                 }
             }
     CHECK(cases == 20 * 5 * 2 * 4);
-}
-
-TEST(cuda_lane_compact_table_matches_the_wide_one) {
-    // every slot of every allowed precision: same step result and value
-    std::vector<uint8_t> codes = makeCodes(5000, Dist::All256, ENTQ_CODES_E4M3, 21);
-    for (uint32_t pb = ENTQ_MIN_PROB_BITS; pb <= ENTQ_MAX_PROB_BITS; pb++) {
-        Stream s;
-        CHECK(encodeStream(100, 50, codes, ENTQ_CODES_E4M3, 0, pb, s) == ENTQ_OK);
-        CHECK(s.compact.empty() == (pb > ENTQ_COMPACT_MAX_PROB_BITS));
-        if (s.compact.empty()) continue;
-        const entq_table_wide w = s.wide();
-        const entq_table_compact c = s.compactTable();
-        for (uint32_t slot = 0; slot < (1u << pb); slot++)
-            for (uint32_t x : {ENTQ_RANS_L, 0x12345678u, 0xFFFFFFFFu}) {
-                const uint32_t xs = (x & ~((1u << pb) - 1)) | slot;
-                uint32_t vw, vc;
-                CHECKF(w.advance(slot, xs, pb, &vw) == c.advance(slot, xs, pb, &vc) && vw == vc, "pb=%u slot=%u", pb, slot);
-            }
-    }
 }
 
 TEST(cuda_lane_twin_every_prob_bits_and_large_segments) {
@@ -270,7 +224,7 @@ TEST(cuda_lane_twin_gemv_writes_every_row_once) {
     Stream s;
     CHECK(encodeStream(K, N, codes, ENTQ_CODES_INT8, 3 * K, 0, s) == ENTQ_OK);
     std::vector<float> x(K, 1.0f), y;
-    CHECK(twinGemv<1>(s, s.wide(), x, y) == ENTQ_OK);
+    CHECK(twinGemv<1>(s, x, y) == ENTQ_OK);
     for (uint32_t r = 0; r < N; r++) {
         int sum = 0;
         for (uint32_t k = 0; k < K; k++) sum += (int8_t)codes[(size_t)r * K + k];
@@ -286,7 +240,7 @@ TEST(cuda_lane_twin_f16_values_are_the_codebook) {
         CHECK(encodeStream(K, N, codes, kind, 300, 0, s) == ENTQ_OK);
         std::vector<uint16_t> out((size_t)N * ld, 0xFFFF);
         for (uint32_t seg = 0; seg < s.in.n_seg; seg++)
-            CHECK(twinSegment(s, s.wide(), seg, [&](uint32_t r0) {
+            CHECK(twinSegment(s, seg, [&](uint32_t r0) {
                       return entq_sink_values<CpuWarp>(out.data() + (size_t)r0 * ld, ld);
                   }) == ENTQ_OK);
         for (uint32_t r = 0; r < N; r++)
