@@ -44,6 +44,8 @@ int encodeStream(uint32_t K, uint32_t N, const std::vector<uint8_t> &codes, uint
     s.store.assign((entq_encode_bound(&plan) + 3) / 4, 0);
     st = entq_encode(&plan, codes.data(), s.bytes(), &s.size);
     if (st != ENTQ_OK) return st;
+    s.store.resize((s.size + 3) / 4);  // exactly the stream: a read past it is a sanitizer error
+    s.store.shrink_to_fit();
     st = entq_parse(s.bytes(), s.size, &s.in);
     if (st != ENTQ_OK) return st;
     s.slots.assign((size_t)1 << s.in.prob_bits, entq_lane_slot{0, 0});
