@@ -4,15 +4,22 @@
 // takes segments [n_seg*ith/nth, n_seg*(ith+1)/nth) and writes only their rows
 // of dst; threads never synchronise. Each row is decoded exactly once per call
 // and reused for every activation column. Activations stay f32.
+//
+// Decoding: the AVX2 decoder (entq_decode_avx2.h) when the CPU has AVX2, else
+// the reference (native/stream/entq_decode.h); both decode the same symbols.
+// With one column the AVX2 path never materialises the row: each decoded
+// value meets its activation in a fused multiply-add.
 #include "cpu/entq_cpu.h"
 
 #include "ggml-cpu-impl.h"
 #include "vec.h"
 
+#include "cpu/entq_decode_avx2.h"
 #include "ggml/entq_ggml.h"
 #include "stream/entq_decode.h"
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 namespace {
@@ -22,15 +29,26 @@ namespace {
 // floats) stays in cache while all columns pass over it.
 constexpr uint32_t ROW_BLOCK = 8;
 
-// Per-thread scratch, kept across calls: the decode table is ~83 KB, too big
-// for a thread's stack, and rebuilding the vectors every call would churn.
+// Per-thread scratch, kept across calls: the decode tables (83 KB reference,
+// 128 KB AVX2) are too big for a thread's stack and for static TLS.
 struct entq_scratch {
     entq_dtable table;
+#if ENTQ_AVX2_DECODER
+    entq_avx2_table simd;
+#endif
     std::vector<uint8_t> codes;
     std::vector<float> rows;
 };
 
-thread_local entq_scratch scratch;
+thread_local std::unique_ptr<entq_scratch> scratch;
+
+bool use_avx2() {
+#if ENTQ_AVX2_DECODER
+    return entq_avx2_available();
+#else
+    return false;
+#endif
+}
 
 }  // namespace
 
@@ -61,11 +79,23 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
         return;
     }
 
-    entq_scratch & s = scratch;
-    entq_build_dtable(&in, buf, &s.table);
+    if (!scratch) {
+        scratch = std::make_unique<entq_scratch>();
+    }
+    entq_scratch & s = *scratch;
+    const bool simd = use_avx2();
+#if ENTQ_AVX2_DECODER
+    if (simd) {
+        entq_avx2_build_table(&in, buf, &s.simd);
+    }
+#endif
+    if (!simd) {
+        entq_build_dtable(&in, buf, &s.table);
+    }
     const int64_t K = in.K;
     const int64_t ncols = x->ne[1] * x->ne[2] * x->ne[3];
     const uint32_t block = ncols == 1 ? 1 : ROW_BLOCK;
+    const bool fused = simd && ncols == 1;
     s.codes.resize(K);
     s.rows.resize((size_t) block * K);
 
@@ -74,14 +104,30 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
         entq_dec_init(&in, buf, seg, &d);
         const uint32_t seg_row0 = seg * in.rows_per_seg;
         const uint32_t seg_rows = entq_segment_rows(&in, seg);
-        for (uint32_t r = 0; r < seg_rows; r += block) {
+        if (fused) {
+#if ENTQ_AVX2_DECODER
+            // GEMV: the row scale applied to the row's sum (the same weights, another rounding order)
+            const float * xc = (const float *) x->data;
+            float * yc = (float *) dst->data;
+            for (uint32_t r = seg_row0; r < seg_row0 + seg_rows; r++) {
+                yc[r] = entq_avx2_dec_dot(&s.simd, &d, (uint64_t) K, xc) * entq_row_scale(&in, buf, r);
+            }
+#endif
+        }
+        for (uint32_t r = 0; r < seg_rows && !fused; r += block) {
             const uint32_t nb = std::min(block, seg_rows - r);
             // dequantise exactly as entq_decode_dequantize() does (value * row scale in f32),
             // so results differ from an f32 copy of the weights only in summation order
             for (uint32_t b = 0; b < nb; b++) {
-                entq_dec_run(&s.table, &d, (uint64_t) K, s.codes.data());
                 const float scale = entq_row_scale(&in, buf, seg_row0 + r + b);
                 float * row = s.rows.data() + (size_t) b * K;
+#if ENTQ_AVX2_DECODER
+                if (simd) {
+                    entq_avx2_dec_values(&s.simd, &d, (uint64_t) K, scale, row);
+                    continue;
+                }
+#endif
+                entq_dec_run(&s.table, &d, (uint64_t) K, s.codes.data());
                 for (int64_t k = 0; k < K; k++) {
                     row[k] = s.table.value[s.codes[k]] * scale;
                 }

@@ -25,6 +25,9 @@ export interface SyntheticModelShape {
 /** About 1 B parameters (TinyLlama-like widths, every dimension a multiple of 256 for k-quants). */
 export const SYNTHETIC_1B: SyntheticModelShape = { layers: 22, dim: 2048, ffn: 5632, heads: 32, kvHeads: 4, vocab: 2048, type: "f16", seed: 1 };
 
+/** ~70 M parameters for `entgguf bench` runs (docs/BENCHMARKS.md): every row a multiple of 256, so k-quants apply unchanged. */
+export const SYNTHETIC_BENCH: SyntheticModelShape = { layers: 6, dim: 1024, ffn: 2816, heads: 16, kvHeads: 4, vocab: 2048, type: "f16", seed: 1 };
+
 /** xoshiro128**: fast, seeded, 32-bit. */
 class Xoshiro128 {
     private s = new Uint32Array(4);
@@ -63,8 +66,8 @@ function rotl(x: number, k: number): number {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** f32 -> f16 bits, round to nearest even (values here are small and finite). */
-function toF16(v: number): number {
+/** f32 -> f16 bits, round to nearest even (finite values; above the f16 range: inf). */
+export function toF16(v: number): number {
     f32[0] = v;
     const x = u32[0]!;
     const sign = (x >>> 16) & 0x8000;
