@@ -29,6 +29,8 @@
 #ifndef ENTQ_LANE_H
 #define ENTQ_LANE_H
 
+#include <math.h>
+
 #include "../stream/entq_rans.h"
 
 #define ENTQ_RING_WORDS 256u  /* u16 words staged per warp; a power of two */
@@ -88,8 +90,12 @@ static inline void entq_lane_build_table(const entq_info *in, const uint8_t *buf
 ENTQ_HD static inline uint32_t entq_popc(uint32_t v) {
 #if defined(__CUDA_ARCH__)
     return (uint32_t)__popc(v);
-#else
+#elif defined(__GNUC__) || defined(__clang__)
     return (uint32_t)__builtin_popcount(v);
+#else
+    v = v - ((v >> 1) & 0x55555555u);
+    v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+    return (((v + (v >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24;
 #endif
 }
 
@@ -107,7 +113,7 @@ ENTQ_HD static inline float entq_fma(float a, float b, float c) {
 #if defined(__CUDA_ARCH__)
     return __fmaf_rn(a, b, c);
 #else
-    return __builtin_fmaf(a, b, c);
+    return fmaf(a, b, c); /* correctly rounded, like the GPU's FFMA */
 #endif
 }
 
