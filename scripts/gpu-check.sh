@@ -47,7 +47,7 @@ if [ "${1:-}" != "--quick" ] && command -v compute-sanitizer >/dev/null; then
         || { MEMCHECK_RC=$?; echo "memcheck: FAILED (rc $MEMCHECK_RC)"; tail -30 "$LOG/memcheck.log"; }
 fi
 if [ -n "${ENTQ_NCU:-}" ] && command -v ncu >/dev/null; then
-    # stall reasons and pipe use of the B=1 GEMV (compact and wide tables)
+    # stall reasons and pipe use of the GEMV (4096 x 4096, one row per segment, prob_bits 11 and 14)
     timeout 240 ncu --section WarpStateStats --section SchedulerStats --section Occupancy --section LaunchStats \
         --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section SourceCounters -k gemv_kernel -c 8 \
         "$BIN/gpu_check" --profile > "$LOG/ncu.txt" 2>&1 || echo "ncu: rc $?"
