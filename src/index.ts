@@ -26,4 +26,14 @@ export { writeGguf, type GgufWriteHeader, type GgufTensorSource } from "./gguf/w
 export { GgufFormatError } from "./gguf/GgufFormatError.js";
 export { GgufWriteError } from "./gguf/GgufWriteError.js";
 export { ENTQ_GGML_TYPE, GgmlType, ggmlTypes } from "./gguf/ggmlTypes.js";
-export { makeSyntheticModel, SYNTHETIC_1B, type SyntheticModelShape } from "./bench/makeSyntheticModel.js";
+export { makeSyntheticModel, SYNTHETIC_1B, SYNTHETIC_BENCH, type SyntheticModelShape } from "./bench/makeSyntheticModel.js";
+export { buildLlamaTools, LlamaToolsError, LLAMA_TOOL_NAMES, type LlamaTools, type LlamaToolName, type BuildLlamaToolsOptions } from "./runtime/buildLlamaTools.js";
+export { runBench, type RunBenchOptions } from "./bench/runBench.js";
+export type { BenchResults, BenchArtefact, BenchSettings, SpeedStats } from "./bench/BenchResults.js";
+export { BenchError, type BenchErrorCode } from "./bench/BenchError.js";
+export { parsePerplexityOutput, PerplexityParseError, type PerplexityOutput } from "./bench/parsePerplexityOutput.js";
+export { parseLlamaBenchOutput, LlamaBenchParseError, type LlamaBenchTest } from "./bench/parseLlamaBenchOutput.js";
+export { parseQuantizeLog, type QuantizeFallback } from "./bench/parseQuantizeLog.js";
+export { bitsPerWeight, readWeightTensors, type LinearWeightStats } from "./bench/bitsPerWeight.js";
+export { formatResultsMarkdown } from "./bench/formatResultsMarkdown.js";
+export { plotResults, plotSpec, plotData } from "./bench/plotResults.js";

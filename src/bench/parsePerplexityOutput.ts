@@ -37,15 +37,20 @@ export class PerplexityParseError extends Error {
 
 const NUM = "([-+]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][-+]?\\d+)?|nan|inf|-inf)";
 
+/** `label` is the line's start as printed; runs of spaces in it match any run of spaces. */
+function labelPattern(label: string): string {
+    return label.replace(/[()%.]/g, "\\$&").replace(/ +/g, "\\s+");
+}
+
 function valueWithError(text: string, label: string, output: string): ValueWithError {
-    const m = new RegExp(`^${label}\\s*:\\s*${NUM}\\s*±\\s*${NUM}`, "m").exec(text);
-    if (!m) throw new PerplexityParseError(`no "${label.replace(/\\/g, "")}" line`, output);
+    const m = new RegExp(`^${labelPattern(label)}\\s*:\\s*${NUM}\\s*±\\s*${NUM}`, "m").exec(text);
+    if (!m) throw new PerplexityParseError(`no "${label}" line`, output);
     return { value: Number(m[1]), error: Number(m[2]) };
 }
 
 function single(text: string, label: string, output: string): number {
-    const m = new RegExp(`^${label}\\s*:\\s*${NUM}`, "m").exec(text);
-    if (!m) throw new PerplexityParseError(`no "${label.replace(/\\/g, "")}" line`, output);
+    const m = new RegExp(`^${labelPattern(label)}\\s*:\\s*${NUM}`, "m").exec(text);
+    if (!m) throw new PerplexityParseError(`no "${label}" line`, output);
     return Number(m[1]);
 }
 
@@ -63,16 +68,16 @@ export function parsePerplexityOutput(output: string): PerplexityOutput {
     if (stats < 0) throw new PerplexityParseError('neither "Final estimate" nor "Perplexity statistics" (did the run finish?)', output);
     const text = output.slice(stats);
     return {
-        ppl: valueWithError(text, "Mean PPL\\(Q\\)", output),
+        ppl: valueWithError(text, "Mean PPL(Q)", output),
         chunks,
         nCtx,
         kld: {
-            pplBase: valueWithError(text, "Mean PPL\\(base\\)", output),
-            mean: valueWithError(text, "Mean\\s+KLD", output),
-            median: single(text, "Median\\s+KLD", output),
-            p99: single(text, "99\\.0%\\s+KLD", output),
+            pplBase: valueWithError(text, "Mean PPL(base)", output),
+            mean: valueWithError(text, "Mean KLD", output),
+            median: single(text, "Median KLD", output),
+            p99: single(text, "99.0% KLD", output),
             max: single(text, "Maximum KLD", output),
-            rmsDeltaPPercent: valueWithError(text, "RMS Δp\\s*", output),
+            rmsDeltaPPercent: valueWithError(text, "RMS Δp", output),
             sameTopPercent: valueWithError(text, "Same top p", output)
         }
     };

@@ -63,7 +63,7 @@ function panel(field: keyof PlotPoint, title: string, opts: { log?: boolean; rul
             data: { values: [{ v: opts.rule, t: opts.ruleText ?? "" }] },
             layer: [
                 { mark: { type: "rule", strokeDash: [4, 4], color: "#888" }, encoding: { y: { field: "v", type: "quantitative" } } },
-                { mark: { type: "text", align: "right", dy: -5, fontSize: 9, color: "#666", x: "width" }, encoding: { y: { field: "v", type: "quantitative" }, text: { field: "t" } } }
+                { mark: { type: "text", align: "left", dx: 4, dy: -5, fontSize: 9, color: "#666", x: 0 }, encoding: { y: { field: "v", type: "quantitative" }, text: { field: "t" } } }
             ]
         });
     return { width: 360, height: 240, layer: layers };
@@ -87,6 +87,8 @@ export function plotSpec(r: BenchResults): Spec {
         datasets: { points },
         columns: 2,
         concat: panels,
+        // one bits/weight axis for every panel, so points line up across them
+        resolve: { scale: { x: "shared" } },
         config: { font: "DejaVu Sans", background: "white", legend: { orient: "right" } }
     };
 }

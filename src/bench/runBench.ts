@@ -124,8 +124,10 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
 
     const tool = async (name: keyof LlamaTools["tools"], args: string[], logName: string) => {
         commands.push(quoteCommand(basename(tools.tools[name]), args));
-        return runTool(tools.tools[name], args, join(outDir, "logs", logName), signal);
+        return runTool(tools.tools[name], args, join(outDir, "logs", logName), { signal });
     };
+    // the tools build drains llama.cpp's logger at exit (buildLlamaTools), so the report is complete
+    const perplexity = async (args: string[], logName: string) => parsePerplexityOutput((await tool("llama-perplexity", args, logName)).output);
     /** Runs `make` unless cache/<name>.json holds a result for the same key. */
     const cached = async <T>(name: string, key: unknown, title: string, make: () => Promise<T>): Promise<T> => {
         const file = join(outDir, "cache", `${name}.json`);
@@ -155,7 +157,8 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     await addArtefact({ label: "source", kind: "source", method: "source", setting: sourceType, file: resolve(source), calibration: false, fallbacks: [] });
 
     // entropy-coded versions
-    const nSteps = codes.length * bits.length + peers.length + 1 + codes.length * bits.length + peers.length + (settings.speed ? 1 : 0);
+    const needImatrix = peers.some(peerNeedsImatrix);
+    const nSteps = 2 * (codes.length * bits.length + peers.length) + 1 + (needImatrix ? 1 : 0) + (settings.speed ? 1 : 0);
     let step = 0;
     const stepTitle = (s: string) => `[${++step}/${nSteps}] ${s}`;
     for (const kind of codes)
@@ -173,8 +176,8 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
 
     // llama.cpp's own types
     const imatrix = join(outDir, "imatrix.gguf");
-    if (peers.some(peerNeedsImatrix))
-        await cached("imatrix", { sourceKey, calib: createHash("sha256").update(fullText.slice(half)).digest("hex").slice(0, 16), ctx: settings.ctx, chunks: settings.imatrixChunks }, "importance matrix (llama-imatrix, calibration slice)", async () => {
+    if (needImatrix)
+        await cached("imatrix", { sourceKey, calib: createHash("sha256").update(fullText.slice(half)).digest("hex").slice(0, 16), ctx: settings.ctx, chunks: settings.imatrixChunks }, stepTitle("importance matrix (llama-imatrix on the calibration slice)"), async () => {
             await tool("llama-imatrix", ["-m", source, "-f", calibText, "-o", imatrix, "-c", String(settings.ctx), "--chunks", String(settings.imatrixChunks), "-t", String(threads)], "imatrix.log");
             return { file: imatrix };
         });
@@ -197,17 +200,15 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     // quality: the source's logits once, then every model against them
     const baseLogits = join(outDir, "source-logits.kld");
     const qualityArgs = ["-c", String(settings.ctx), "--chunks", String(settings.chunks), "-t", String(threads)];
-    const base = await cached("perplexity-source", { sourceKey, evalHash, ctx: settings.ctx, chunks: settings.chunks }, stepTitle("llama-perplexity on the source (saves its logits)"), async () => {
-        const { output } = await tool("llama-perplexity", ["-m", source, "-f", evalText, ...qualityArgs, "--kl-divergence-base", baseLogits], "perplexity-source.log");
-        return parsePerplexityOutput(output);
+    const base = await cached("perplexity-source", { sourceKey, evalHash, ctx: settings.ctx, chunks: settings.chunks, tools: tools.buildId }, stepTitle("llama-perplexity on the source (saves its logits)"), async () => {
+        return perplexity(["-m", source, "-f", evalText, ...qualityArgs, "--kl-divergence-base", baseLogits], "perplexity-source.log");
     });
     if (!existsSync(baseLogits)) throw new BenchError("CACHE", `${baseLogits} is gone but its cache entry is not; delete ${join(outDir, "cache")}`);
     artefacts[0]!.perplexity = base;
     const baseKey = fileKey(baseLogits);
     for (const a of artefacts.slice(1)) {
-        a.perplexity = await cached(`perplexity-${a.label}`, { model: fileKey(a.file), baseKey, ctx: settings.ctx, chunks: settings.chunks }, stepTitle(`llama-perplexity + KL-divergence: ${a.label}`), async () => {
-            const { output } = await tool("llama-perplexity", ["-m", a.file, "--kl-divergence-base", baseLogits, "--kl-divergence", ...qualityArgs], `perplexity-${a.label}.log`);
-            return parsePerplexityOutput(output);
+        a.perplexity = await cached(`perplexity-${a.label}`, { model: fileKey(a.file), baseKey, ctx: settings.ctx, chunks: settings.chunks, tools: tools.buildId }, stepTitle(`llama-perplexity + KL-divergence: ${a.label}`), async () => {
+            return perplexity(["-m", a.file, "--kl-divergence-base", baseLogits, "--kl-divergence", ...qualityArgs], `perplexity-${a.label}.log`);
         });
     }
 
@@ -216,7 +217,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         const sp = settings.speed;
         const speeds = await cached(
             "speed",
-            { models: artefacts.map((a) => fileKey(a.file)), sp, threads },
+            { models: artefacts.map((a) => fileKey(a.file)), sp, threads, tools: tools.buildId },
             stepTitle(`llama-bench: ${artefacts.length} models, ${sp.rounds} alternating rounds (pp${sp.prompt}, tg${sp.gen}, ${threads} threads)`),
             async () => {
                 const samples = new Map<string, { pp: number[]; tg: number[] }>(artefacts.map((a) => [a.file, { pp: [], tg: [] }]));

@@ -18,12 +18,17 @@ export function quoteCommand(exe: string, args: string[]): string {
 }
 
 /** Returns stdout and stderr as one text (and in the log file); stdout alone in `stdout`. */
-export function runTool(exe: string, args: string[], logFile: string, signal?: AbortSignal): Promise<{ output: string; stdout: string }> {
+export function runTool(
+    exe: string,
+    args: string[],
+    logFile: string,
+    options: { signal?: AbortSignal } = {}
+): Promise<{ output: string; stdout: string }> {
     const command = quoteCommand(exe, args);
     return new Promise((resolve, reject) => {
         const log = createWriteStream(logFile);
         log.write(`$ ${command}\n`);
-        const child = spawn(exe, args, { stdio: ["ignore", "pipe", "pipe"], signal });
+        const child = spawn(exe, args, { stdio: ["ignore", "pipe", "pipe"], signal: options.signal });
         const all: Buffer[] = [];
         const out: Buffer[] = [];
         child.stdout.on("data", (b: Buffer) => (all.push(b), out.push(b), log.write(b)));
