@@ -14,11 +14,11 @@ const fixture = (name: string) => readFileSync(join(repoRoot, "test", "bench", "
 
 describe("parsePerplexityOutput", () => {
     it("reads a plain run (the source, saving its logits)", () => {
-        expect(parsePerplexityOutput(fixture("stories260K-perplexity-base.log"))).toEqual({ ppl: { value: 3.8275, error: 0.68277 }, chunks: 4, nCtx: 64 });
+        expect(parsePerplexityOutput(fixture("stories260K-perplexity-base.txt"))).toEqual({ ppl: { value: 3.8275, error: 0.68277 }, chunks: 4, nCtx: 64 });
     });
 
     it("reads a --kl-divergence run's statistics", () => {
-        const r = parsePerplexityOutput(fixture("stories260K-perplexity-kld-entq-fp8-3.log"));
+        const r = parsePerplexityOutput(fixture("stories260K-perplexity-kld-entq-fp8-3.txt"));
         expect(r.ppl).toEqual({ value: 10.600909, error: 2.072841 });
         expect(r.chunks).toBe(4);
         expect(r.nCtx).toBe(64);
@@ -31,7 +31,7 @@ describe("parsePerplexityOutput", () => {
     });
 
     it("refuses an unfinished or failed run, showing its last lines", () => {
-        const log = fixture("stories260K-perplexity-kld-entq-fp8-3.log");
+        const log = fixture("stories260K-perplexity-kld-entq-fp8-3.txt");
         const cut = log.slice(0, log.indexOf("====== Perplexity statistics"));
         expect(() => parsePerplexityOutput(cut)).toThrow(PerplexityParseError);
         expect(() => parsePerplexityOutput(cut)).toThrow(/did the run finish/);
@@ -44,7 +44,7 @@ describe("parsePerplexityOutput", () => {
 
 describe("parseLlamaBenchOutput", () => {
     it("reads every pp and tg test of a jsonl run, ignoring the log lines around them", () => {
-        const tests = parseLlamaBenchOutput(fixture("stories260K-llama-bench.log"));
+        const tests = parseLlamaBenchOutput(fixture("stories260K-llama-bench.txt"));
         expect(tests).toHaveLength(8); // 4 models x (pp, tg)
         expect(tests.map((t) => `${t.model.split("/").pop()} ${t.kind}${t.tokens}`)).toEqual([
             "stories260K.gguf pp32", "stories260K.gguf tg8",
@@ -63,7 +63,7 @@ describe("parseLlamaBenchOutput", () => {
 
     it("refuses a broken line and a mixed pp+tg test", () => {
         expect(() => parseLlamaBenchOutput('{"n_prompt": 32,')).toThrow(LlamaBenchParseError);
-        const line = fixture("stories260K-llama-bench.log").split("\n").find((l) => l.startsWith("{"))!;
+        const line = fixture("stories260K-llama-bench.txt").split("\n").find((l) => l.startsWith("{"))!;
         expect(() => parseLlamaBenchOutput(line.replace('"n_gen": 0', '"n_gen": 8'))).toThrow(/run only -p and -n tests/);
         expect(() => parseLlamaBenchOutput(line.replace(/"avg_ts": [\d.]+,/, ""))).toThrow(/avg_ts/);
     });
@@ -71,7 +71,7 @@ describe("parseLlamaBenchOutput", () => {
 
 describe("parseQuantizeLog", () => {
     it("reads every fallback of Q4_K_M on 64- and 172-wide rows, matching llama-quantize's own count", () => {
-        const r = parseQuantizeLog(fixture("stories260K-quantize-Q4_K_M.log"));
+        const r = parseQuantizeLog(fixture("stories260K-quantize-Q4_K_M.txt"));
         expect(r.reportedFallbacks).toBe(36);
         expect(r.fallbacks).toHaveLength(36);
         expect(r.fallbacks[0]).toEqual({ tensor: "token_embd.weight", cols: 64, block: 256, wanted: "q4_K", used: "q5_0" });
@@ -81,7 +81,7 @@ describe("parseQuantizeLog", () => {
     });
 
     it("reads Q8_0's fallbacks (172 is not a multiple of 32 either) and a log without any", () => {
-        const r = parseQuantizeLog(fixture("stories260K-quantize-Q8_0.log"));
+        const r = parseQuantizeLog(fixture("stories260K-quantize-Q8_0.txt"));
         expect(r.reportedFallbacks).toBe(5);
         expect(r.fallbacks.map((f) => `${f.tensor} ${f.block} ${f.wanted}->${f.used}`)).toEqual(
             [0, 1, 2, 3, 4].map((l) => `blk.${l}.ffn_down.weight 32 q8_0->f16`)
