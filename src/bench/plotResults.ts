@@ -11,6 +11,8 @@ import type { BenchResults } from "./BenchResults.js";
 
 export interface PlotPoint {
     label: string;
+    /** an entropy-coded model (drawn unlabelled) */
+    coded: boolean;
     method: string;
     bits: number;
     ppl?: number;
@@ -27,6 +29,7 @@ export function plotData(r: BenchResults): { points: PlotPoint[]; sourcePpl?: nu
         .filter((a) => a.kind !== "source")
         .map((a) => ({
             label: a.label,
+            coded: a.kind === "entq",
             method: a.method,
             bits: a.linear.bitsPerWeight,
             ppl: a.perplexity?.ppl.value,
@@ -52,8 +55,9 @@ function panel(field: keyof PlotPoint, title: string, opts: { log?: boolean; rul
             encoding: { x, y, color: { field: "method", type: "nominal", title: "method" }, order: { field: "bits" } }
         },
         {
+            // peers are named (their type is the point); coded models are read from colour and bits
             data: { name: "points" },
-            transform: [{ filter: `isValid(datum.${field})` }],
+            transform: [{ filter: `isValid(datum.${field}) && !datum.coded` }],
             mark: { type: "text", dx: 6, dy: -7, align: "left", fontSize: 9, color: "#444" },
             encoding: { x, y, text: { field: "label" } }
         }
@@ -75,7 +79,7 @@ export function plotSpec(r: BenchResults): Spec {
     const model = r.source.split("/").pop();
     const panels = [
         panel("kld", "mean KL-divergence to the source (log)", { log: true }),
-        panel("ppl", "perplexity", sourcePpl !== undefined ? { rule: sourcePpl, ruleText: `source ${sourcePpl.toFixed(3)}` } : {})
+        panel("ppl", "perplexity (log)", { log: true, ...(sourcePpl !== undefined ? { rule: sourcePpl, ruleText: `source ${sourcePpl.toFixed(3)}` } : {}) })
     ];
     if (r.speedReference && points.some((p) => p.tg !== undefined)) {
         panels.push(panel("pp", `prompt tokens/s ÷ ${r.speedReference}`, { rule: 1 }));

@@ -58,6 +58,7 @@ describe("plot data", () => {
         const { points, sourcePpl } = plotData(results);
         expect(sourcePpl).toBe(3.5);
         expect(points.map((p) => p.label)).toEqual(["entq-fp8-2", "entq-fp8-3", "Q4_K_M", "Q8_0"]);
+        expect(points.map((p) => p.coded)).toEqual([true, true, false, false]);
         const q4 = points.find((p) => p.label === "Q4_K_M")!;
         expect(q4.tg).toBeCloseTo(250 / 200, 12);
         expect(q4.pp).toBeCloseTo(900 / 800, 12);
@@ -79,7 +80,8 @@ describe("plot data", () => {
         const [svgFile, pngFile] = await plotResults(results, join(dir, "plot"));
         const svg = readFileSync(svgFile!, "utf8");
         expect(svg.startsWith("<svg")).toBe(true);
-        for (const s of ["entgguf FP8", "llama.cpp", "Q4_K_M", "entq-fp8-2", "source 3.500"]) expect(svg).toContain(s);
+        for (const s of ["entgguf FP8", "llama.cpp", "Q4_K_M", "Q8_0", "source 3.500"]) expect(svg).toContain(s);
+        expect(svg).not.toContain("entq-fp8-2"); // coded models are told apart by colour and bits, not names
         const png = readFileSync(pngFile!);
         expect([...png.subarray(1, 4)].map((c) => String.fromCharCode(c)).join("")).toBe("PNG");
         expect(png.length).toBeGreaterThan(10_000);
