@@ -1,6 +1,6 @@
-export type BenchErrorCode = "INPUT" | "OPTIONS" | "CACHE" | "PARSE";
+export type BenchErrorCode = "INPUT" | "OPTIONS" | "PARSE";
 
-/** A bench run that cannot go on: a missing or unsuitable input, bad options, a stale cache, tool output not understood. */
+/** A bench run that cannot go on: a missing or unsuitable input, bad options, tool output not understood. */
 export class BenchError extends Error {
     constructor(
         readonly code: BenchErrorCode,

@@ -128,11 +128,11 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     };
     // the tools build drains llama.cpp's logger at exit (buildLlamaTools), so the report is complete
     const perplexity = async (args: string[], logName: string) => parsePerplexityOutput((await tool("llama-perplexity", args, logName)).output);
-    /** Runs `make` unless cache/<name>.json holds a result for the same key. */
-    const cached = async <T>(name: string, key: unknown, title: string, make: () => Promise<T>): Promise<T> => {
+    /** Runs `make` unless cache/<name>.json holds a result for the same key and its output files all exist. */
+    const cached = async <T>(name: string, key: unknown, title: string, make: () => Promise<T>, outputs: string[] = []): Promise<T> => {
         const file = join(outDir, "cache", `${name}.json`);
         const k = JSON.stringify(key);
-        if (existsSync(file)) {
+        if (existsSync(file) && outputs.every((o) => existsSync(o))) {
             const c = JSON.parse(readFileSync(file, "utf8")) as { key: string; value: T; commands: string[] };
             if (c.key === k) {
                 log(`${title}: cached`);
@@ -169,8 +169,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
                 const s = await convertModel(source, file, { bits: b, codes: kind, threads, progress: process.stderr, signal });
                 commands.push(`entgguf convert ${quoteCommand(source, ["-o", file, "--bits", String(b), "--codes", kind])}`);
                 return { bitsPerWeight: s.bitsPerWeight, seconds: s.seconds };
-            });
-            if (!existsSync(file)) throw new BenchError("CACHE", `${file} is gone but its cache entry is not; delete ${join(outDir, "cache")} or the entry`);
+            }, [file]);
             await addArtefact({ label, kind: "entq", method: `entgguf ${kind.toUpperCase()}`, setting: `${b} bits/w target`, file, calibration: false, fallbacks: [] });
         }
 
@@ -180,7 +179,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         await cached("imatrix", { sourceKey, calib: createHash("sha256").update(fullText.slice(half)).digest("hex").slice(0, 16), ctx: settings.ctx, chunks: settings.imatrixChunks }, stepTitle("importance matrix (llama-imatrix on the calibration slice)"), async () => {
             await tool("llama-imatrix", ["-m", source, "-f", calibText, "-o", imatrix, "-c", String(settings.ctx), "--chunks", String(settings.imatrixChunks), "-t", String(threads)], "imatrix.log");
             return { file: imatrix };
-        });
+        }, [imatrix]);
     for (const type of peers) {
         const label = type.toUpperCase();
         const file = join(outDir, "models", `${label}.gguf`);
@@ -191,8 +190,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
             if (parsed.reportedFallbacks !== undefined && parsed.reportedFallbacks !== parsed.fallbacks.length)
                 throw new BenchError("PARSE", `llama-quantize reported ${parsed.reportedFallbacks} fallbacks but ${parsed.fallbacks.length} fallback lines were read (logs/quantize-${label}.log)`);
             return { fallbacks: parsed.fallbacks };
-        });
-        if (!existsSync(file)) throw new BenchError("CACHE", `${file} is gone but its cache entry is not; delete ${join(outDir, "cache")} or the entry`);
+        }, [file]);
         const fallbacks: QuantizeFallback[] = q.fallbacks.filter((f) => codedNames.has(f.tensor));
         await addArtefact({ label, kind: "peer", method: calibration ? "llama.cpp + imatrix" : "llama.cpp", setting: label, file, calibration, fallbacks });
     }
@@ -202,8 +200,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     const qualityArgs = ["-c", String(settings.ctx), "--chunks", String(settings.chunks), "-t", String(threads)];
     const base = await cached("perplexity-source", { sourceKey, evalHash, ctx: settings.ctx, chunks: settings.chunks, tools: tools.buildId }, stepTitle("llama-perplexity on the source (saves its logits)"), async () => {
         return perplexity(["-m", source, "-f", evalText, ...qualityArgs, "--kl-divergence-base", baseLogits], "perplexity-source.log");
-    });
-    if (!existsSync(baseLogits)) throw new BenchError("CACHE", `${baseLogits} is gone but its cache entry is not; delete ${join(outDir, "cache")}`);
+    }, [baseLogits]);
     artefacts[0]!.perplexity = base;
     const baseKey = fileKey(baseLogits);
     for (const a of artefacts.slice(1)) {

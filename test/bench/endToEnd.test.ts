@@ -109,6 +109,14 @@ describe.skipIf(missing)(`entgguf bench on stories260K ${missing ?? ""}`, () => 
         expect(again.artefacts.map((a) => a.perplexity!.ppl.value)).toEqual(results.artefacts.map((a) => a.perplexity!.ppl.value));
     });
 
+    it("a deleted artefact is made again, with the measurements that depend on it", async () => {
+        rmSync(join(options.outDir, "models", "Q8_0.gguf"));
+        logs.length = 0;
+        await runBench(options);
+        const redone = logs.filter((l) => /^\[\d+\/\d+\]/.test(l) && l.endsWith(" ...")).map((l) => l.replace(/^\[\d+\/\d+\] /, ""));
+        expect(redone).toEqual(["llama-quantize Q8_0 ...", "llama-perplexity + KL-divergence: Q8_0 ...", expect.stringMatching(/^llama-bench: 4 models/)]);
+    });
+
     it("refuses missing inputs and a source that is already quantised, before any work", async () => {
         await expect(runBench({ ...options, source: join(dir, "nope.gguf") })).rejects.toThrow(/source model .*nope\.gguf does not exist/);
         await expect(runBench({ ...options, text: join(dir, "nope.txt") })).rejects.toThrow(/text file .*nope\.txt does not exist/);
