@@ -20,6 +20,9 @@ const missing = model.missing ?? text.missing;
 const dir = mkdtempSync(join(tmpdir(), "entgguf-bench-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+// a first tools build takes ~12 minutes on 2 busy cores: more than vitest's hook timeout allows
+const TOOLS_BUILD_TIMEOUT_MS = 40 * 60_000;
+
 let options: RunBenchOptions;
 let results: BenchResults;
 const logs: string[] = [];
@@ -42,7 +45,7 @@ beforeAll(async () => {
         log: (m) => void logs.push(m)
     };
     results = await runBench(options);
-});
+}, TOOLS_BUILD_TIMEOUT_MS);
 
 describe.skipIf(missing)(`entgguf bench on stories260K ${missing ?? ""}`, () => {
     it("measures the source, one coded model and two peers", () => {

@@ -11,6 +11,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/native/binding.js";
 import { buildLlamaTools, LLAMA_TOOL_NAMES, type LlamaTools } from "../../src/runtime/buildLlamaTools.js";
 
+// a first tools build takes ~12 minutes on 2 busy cores: more than vitest's hook timeout allows
+const TOOLS_BUILD_TIMEOUT_MS = 40 * 60_000;
+
 let tools: LlamaTools;
 let exe = "";
 
@@ -38,7 +41,7 @@ beforeAll(async () => {
         ],
         { stdio: "inherit" }
     );
-});
+}, TOOLS_BUILD_TIMEOUT_MS);
 
 describe("llama.cpp tools build", () => {
     it("has every tool, and is found again by build id without building", async () => {
