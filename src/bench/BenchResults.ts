@@ -49,6 +49,9 @@ export interface BenchResults {
     settings: BenchSettings;
     /** the label speeds are given relative to (Q8_0 when measured, else the source) */
     speedReference?: string;
+    /** when the (possibly cached) speed runs were made, and the machine's load then */
+    speedRun?: { date: string; loadAverageStart: number[]; loadAverageEnd: number[] };
+    /** this invocation (every step may have come from the cache) */
     machine: { cpu: string; cores: number; loadAverageStart: number[]; loadAverageEnd: number[]; date: string; node: string; toolsBuild: string };
     /** the tool command lines, in the order they ran (cached steps are listed as they were first run) */
     commands: string[];

@@ -18,6 +18,7 @@ export function describeFallbacks(a: BenchArtefact): string {
     return `${a.fallbacks.length} of ${a.linear.tensors}: ${[...pairs].map(([p, n]) => `${p} ×${n}`).join(", ")}`;
 }
 
+const loads = (l: number[]) => l.map((x) => x.toFixed(2)).join("/");
 const fixed = (x: number | undefined, d: number) => (x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(d));
 
 export function formatResultsMarkdown(r: BenchResults): string {
@@ -66,8 +67,10 @@ export function formatResultsMarkdown(r: BenchResults): string {
                 ? `speed: llama-bench -p ${s.speed.prompt} -n ${s.speed.gen} -t ${s.threads}, ${s.speed.rounds} rounds × 2 repetitions, all models in each round, order reversed every other round; ` +
                   `ratio to ${r.speedReference}, absolute tokens/s in parentheses (CPU, shared machine: compare ratios).`
                 : "no speed runs."),
-        `Machine: ${m.cpu}, ${m.cores} cores, load average ${m.loadAverageStart.map((x) => x.toFixed(2)).join("/")} at start, ` +
-            `${m.loadAverageEnd.map((x) => x.toFixed(2)).join("/")} at end; ${m.date}; Node ${m.node}; ${m.toolsBuild}.`,
+        `Machine: ${m.cpu}, ${m.cores} cores; Node ${m.node}; ${m.toolsBuild}. ` +
+            (r.speedRun
+                ? `Speed runs ${r.speedRun.date}, load average ${loads(r.speedRun.loadAverageStart)} at start, ${loads(r.speedRun.loadAverageEnd)} at end.`
+                : `Run ${m.date}, load average ${loads(m.loadAverageStart)} at start, ${loads(m.loadAverageEnd)} at end.`),
         ""
     ].join("\n");
 }

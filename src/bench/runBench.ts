@@ -209,14 +209,17 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         });
     }
 
+    let speedRun: BenchResults["speedRun"];
     // speed: every model in each llama-bench run, the order reversed every other round so drift cancels
     if (settings.speed) {
         const sp = settings.speed;
         const speeds = await cached(
             "speed",
-            { models: artefacts.map((a) => fileKey(a.file)), sp, threads, tools: tools.buildId },
+            { models: artefacts.map((a) => fileKey(a.file)), sp, threads, tools: tools.buildId, format: 2 },
             stepTitle(`llama-bench: ${artefacts.length} models, ${sp.rounds} alternating rounds (pp${sp.prompt}, tg${sp.gen}, ${threads} threads)`),
             async () => {
+                const started = Date.now();
+                const loadBefore = loadavg();
                 const samples = new Map<string, { pp: number[]; tg: number[] }>(artefacts.map((a) => [a.file, { pp: [], tg: [] }]));
                 for (let r = 0; r < sp.rounds; r++) {
                     const order = r % 2 ? [...artefacts].reverse() : artefacts;
@@ -234,14 +237,16 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
                     const sd = Math.sqrt(x.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, x.length - 1));
                     return { mean, stddev: sd, samples: x };
                 };
-                return artefacts.map((a) => {
+                const perModel = artefacts.map((a) => {
                     const s = samples.get(a.file)!;
                     if (!s.pp.length || !s.tg.length) throw new BenchError("PARSE", `llama-bench gave no pp/tg result for ${a.file}`);
                     return { pp: stats(s.pp), tg: stats(s.tg) };
                 });
+                return { perModel, run: { date: new Date(started).toISOString(), loadAverageStart: loadBefore, loadAverageEnd: loadavg() } };
             }
         );
-        artefacts.forEach((a, i) => (a.speed = speeds[i]));
+        artefacts.forEach((a, i) => (a.speed = speeds.perModel[i]));
+        speedRun = speeds.run;
     }
 
     const results: BenchResults = {
@@ -250,6 +255,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         evalChars: half,
         calibrationChars: fullText.length - half,
         settings,
+        speedRun,
         speedReference: settings.speed ? (artefacts.find((a) => a.label === "Q8_0") ?? artefacts[0]!).label : undefined,
         machine: {
             cpu: cpus()[0]?.model ?? "unknown",

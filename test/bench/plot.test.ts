@@ -42,6 +42,7 @@ const results: BenchResults = {
     calibrationChars: 1000,
     settings: { ctx: 64, chunks: 4, threads: 2, speed: { prompt: 32, gen: 8, rounds: 2 }, imatrixChunks: 4 },
     speedReference: "Q8_0",
+    speedRun: { date: "2026-01-01T00:00:00Z", loadAverageStart: [1, 1, 1], loadAverageEnd: [2, 2, 2] },
     machine: { cpu: "test cpu", cores: 2, loadAverageStart: [1, 1, 1], loadAverageEnd: [2, 2, 2], date: "2026-01-01T00:00:00Z", node: "v20", toolsBuild: "test" },
     commands: [],
     artefacts: [
@@ -93,6 +94,6 @@ describe("plot data", () => {
         expect(row).toContain("1.25 (250)"); // tg 250 / 200
         expect(row).toContain("1 of 35: q4_K→q5_0 ×1");
         expect(md.split("\n").find((l) => l.startsWith("| Q8_0 |"))).toContain("| none |");
-        expect(md).toContain("load average 1.00/1.00/1.00 at start");
+        expect(md).toContain("Speed runs 2026-01-01T00:00:00Z, load average 1.00/1.00/1.00 at start, 2.00/2.00/2.00 at end");
     });
 });
