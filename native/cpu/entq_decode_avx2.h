@@ -49,22 +49,41 @@
 #include <cstdint>
 #include <cstring>
 
+
 #define ENTQ_AVX2_FN __attribute__((target("avx2,fma,popcnt")))
 
-/* Slot -> {freq (bits 0-15), bias = slot - cum (16-31), codebook value as f32 (32-63)}. */
+/* How a slot becomes {freq, bias, value}:
+ *   WIDE (any stream): u64 {freq:16 | bias:16 | codebook value f32:32}
+ *   E4M3, INT8 (prob_bits <= 12, >= 2 symbols): u32 {freq:12 | bias:12 | code:8},
+ *     the value computed from the code in registers (exact: the same f32 as
+ *     the codebook). Half the table, and no second field to shuffle out. */
+enum entq_avx2_layout : uint32_t { ENTQ_AVX2_WIDE, ENTQ_AVX2_E4M3, ENTQ_AVX2_INT8 };
+
 struct entq_avx2_table {
     uint32_t prob_bits;
-    alignas(64) uint64_t slot[1u << ENTQ_MAX_PROB_BITS];
+    entq_avx2_layout layout;
+    union alignas(64) {
+        uint64_t wide[1u << ENTQ_MAX_PROB_BITS];
+        uint32_t compact[1u << 12];
+    };
 };
 
 /* O(2^b): one entry per slot of the stream's table (entq_parse has checked freq and cum). */
 static inline void entq_avx2_build_table(const entq_info * in, const uint8_t * buf, entq_avx2_table * t) {
     t->prob_bits = in->prob_bits;
+    const bool compact = in->prob_bits <= 12 && in->n_sym >= 2;  // then every freq < 4096
+    t->layout = !compact                             ? ENTQ_AVX2_WIDE
+                : in->code_kind == ENTQ_CODES_INT8   ? ENTQ_AVX2_INT8
+                : in->code_kind == ENTQ_CODES_E4M3 ? ENTQ_AVX2_E4M3
+                                                     : ENTQ_AVX2_WIDE;
     for (uint32_t i = 0; i < in->n_sym; i++) {
-        const uint32_t s = in->symbols[i];
-        const float v = entq_codebook_value(in, buf, s);
-        const uint64_t hi = (uint64_t) entq_f32_bits(v) << 32;
-        for (uint32_t k = 0; k < in->freq[s]; k++) t->slot[in->cum[s] + k] = hi | (k << 16) | in->freq[s];
+        const uint32_t s = in->symbols[i], f = in->freq[s], c = in->cum[s];
+        if (t->layout == ENTQ_AVX2_WIDE) {
+            const uint64_t hi = (uint64_t) entq_f32_bits(entq_codebook_value(in, buf, s)) << 32;
+            for (uint32_t k = 0; k < f; k++) t->wide[c + k] = hi | (k << 16) | f;
+        } else {
+            for (uint32_t k = 0; k < f; k++) t->compact[c + k] = s << 24 | k << 12 | f;
+        }
     }
 }
 
@@ -88,6 +107,75 @@ struct Perm {
 };
 static constexpr Perm perm{};
 
+struct Entry {
+    __m256i freq, bias;
+    __m256 val;
+};
+
+struct Wide {
+    ENTQ_AVX2_FN static Entry get(const entq_avx2_table * t, __m256i slot) {
+        // gather lanes {0,1,4,5} and {2,3,6,7}: the even/odd dword shuffles then come out in lane order
+        const __m256i sp = _mm256_permute4x64_epi64(slot, 0xD8);
+        const __m256 g0 = _mm256_castsi256_ps(_mm256_i32gather_epi64((const long long *) t->wide, _mm256_castsi256_si128(sp), 8));
+        const __m256 g1 = _mm256_castsi256_ps(_mm256_i32gather_epi64((const long long *) t->wide, _mm256_extracti128_si256(sp, 1), 8));
+        const __m256i fb = _mm256_castps_si256(_mm256_shuffle_ps(g0, g1, 0x88));
+        return {_mm256_and_si256(fb, _mm256_set1_epi32(0xffff)), _mm256_srli_epi32(fb, 16), _mm256_shuffle_ps(g0, g1, 0xDD)};
+    }
+};
+
+/* Eight u32 loads by index. On this Zen 3 a vpgatherdd ymm costs ~12 cycles;
+ * scalar loads and inserts cost about half, and the fused GEMV runs ~1.2x
+ * faster with them (docs/BENCHMARKS.md). */
+ENTQ_AVX2_FN static inline __m256i load8(const uint32_t * t, __m256i idx) {
+    const __m128i lo = _mm256_castsi256_si128(idx), hi = _mm256_extracti128_si256(idx, 1);
+    const uint64_t a = (uint64_t) _mm_cvtsi128_si64(lo), b = (uint64_t) _mm_extract_epi64(lo, 1);
+    const uint64_t c = (uint64_t) _mm_cvtsi128_si64(hi), d = (uint64_t) _mm_extract_epi64(hi, 1);
+    __m128i r0 = _mm_cvtsi32_si128((int) t[(uint32_t) a]);
+    __m128i r1 = _mm_cvtsi32_si128((int) t[(uint32_t) c]);
+    r0 = _mm_insert_epi32(r0, (int) t[a >> 32], 1);
+    r1 = _mm_insert_epi32(r1, (int) t[c >> 32], 1);
+    r0 = _mm_insert_epi32(r0, (int) t[(uint32_t) b], 2);
+    r1 = _mm_insert_epi32(r1, (int) t[(uint32_t) d], 2);
+    r0 = _mm_insert_epi32(r0, (int) t[b >> 32], 3);
+    r1 = _mm_insert_epi32(r1, (int) t[d >> 32], 3);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(r0), r1, 1);
+}
+
+/* f32 bits of the E4M3 subnormals m * 2^-9, m = 0..7. */
+ENTQ_AVX2_FN static inline __m256i subnormal_e4m3() {
+    return _mm256_setr_epi32(0, 0x3B000000, 0x3B800000, 0x3BC00000, 0x3C000000, 0x3C200000, 0x3C400000, 0x3C600000);
+}
+
+template <entq_avx2_layout L>
+struct Compact {
+    ENTQ_AVX2_FN static Entry get(const entq_avx2_table * t, __m256i slot) {
+        const __m256i e = load8(t->compact, slot);
+        const __m256i m12 = _mm256_set1_epi32(0xfff);
+        __m256 val;
+        if (L == ENTQ_AVX2_E4M3) {
+            // normal codes: sign, exponent and mantissa moved to f32 positions (bits 20-26), exponent bias
+            // 7 -> 127; subnormal codes (exponent 0, m * 2^-9) from an 8-entry table by m. No f32
+            // subnormal is ever formed: Zen takes a ~10x slower path on those.
+            const __m256i bits = _mm256_and_si256(_mm256_srai_epi32(e, 4), _mm256_set1_epi32((int) 0x87F00000u));
+            const __m256i normal = _mm256_add_epi32(bits, _mm256_set1_epi32(120 << 23));
+            const __m256i sub = _mm256_permutevar8x32_epi32(subnormal_e4m3(), _mm256_srli_epi32(e, 24));  // index: low 3 bits = m
+            const __m256i e0 = _mm256_cmpeq_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x07800000)), _mm256_setzero_si256());
+            const __m256i sign = _mm256_and_si256(bits, _mm256_set1_epi32((int) 0x80000000u));
+            val = _mm256_castsi256_ps(_mm256_or_si256(_mm256_blendv_epi8(normal, sub, e0), sign));
+        } else {
+            val = _mm256_cvtepi32_ps(_mm256_srai_epi32(e, 24));
+        }
+        return {_mm256_and_si256(e, m12), _mm256_and_si256(_mm256_srli_epi32(e, 12), m12), val};
+    }
+};
+
+/* One decoder's lanes in registers during a run. */
+struct Lanes {
+    __m256i x[4];
+    const uint8_t * words;
+    uint64_t nwords, ptr;
+};
+
 /* Sinks receive, per vector v of a step, the lanes' values (and slots), at
  * output position pos + 8v (pos = step's lane 0 relative to the run's first
  * symbol; negative for a run that starts inside a step). Masked calls carry
@@ -99,6 +187,12 @@ struct DotSink {
     ENTQ_AVX2_FN void full(int v, int64_t pos, __m256i, __m256 val) { acc[v] = _mm256_fmadd_ps(val, _mm256_loadu_ps(at(pos + 8 * v)), acc[v]); }
     ENTQ_AVX2_FN void masked(int v, int64_t pos, __m256i, __m256 val, __m256i on) {
         acc[v] = _mm256_fmadd_ps(val, _mm256_maskload_ps(at(pos + 8 * v), on), acc[v]);  // inactive lanes load 0
+    }
+    ENTQ_AVX2_FN float sum() const {
+        const __m256 a = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
     }
 };
 
@@ -130,46 +224,39 @@ struct CodeSink {
 };
 
 /* One step of the 4 vectors. MASKED: only lanes in `on` decode and claim words. */
-template <bool MASKED, class Sink>
-ENTQ_AVX2_FN static inline void step(const entq_avx2_table * t, __m256i * x, const __m256i * on, const uint8_t * words, uint64_t nwords,
-                                     uint64_t & ptr, int64_t pos, Sink & sink) {
+template <bool MASKED, class Lookup, class Sink>
+ENTQ_AVX2_FN static inline void step(const entq_avx2_table * t, Lanes & l, const __m256i * on, int64_t pos, Sink & sink) {
     const __m256i mask = _mm256_set1_epi32((int) ((1u << t->prob_bits) - 1));
     const __m128i b = _mm_cvtsi32_si128((int) t->prob_bits);
-    const __m256i lo16 = _mm256_set1_epi32(0xffff);
     __m256i nx[4];
     for (int v = 0; v < 4; v++) {
-        const __m256i slot = _mm256_and_si256(x[v], mask);
-        // gather lanes {0,1,4,5} and {2,3,6,7}: the even/odd dword shuffles then come out in lane order
-        const __m256i sp = _mm256_permute4x64_epi64(slot, 0xD8);
-        const __m256 g0 = _mm256_castsi256_ps(_mm256_i32gather_epi64((const long long *) t->slot, _mm256_castsi256_si128(sp), 8));
-        const __m256 g1 = _mm256_castsi256_ps(_mm256_i32gather_epi64((const long long *) t->slot, _mm256_extracti128_si256(sp, 1), 8));
-        const __m256i fb = _mm256_castps_si256(_mm256_shuffle_ps(g0, g1, 0x88));
-        const __m256 val = _mm256_shuffle_ps(g0, g1, 0xDD);
-        nx[v] = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(fb, lo16), _mm256_srl_epi32(x[v], b)), _mm256_srli_epi32(fb, 16));
+        const __m256i slot = _mm256_and_si256(l.x[v], mask);
+        const Entry e = Lookup::get(t, slot);
+        nx[v] = _mm256_add_epi32(_mm256_mullo_epi32(e.freq, _mm256_srl_epi32(l.x[v], b)), e.bias);
         if (MASKED) {
-            nx[v] = _mm256_blendv_epi8(x[v], nx[v], on[v]);
-            sink.masked(v, pos, slot, val, on[v]);
+            nx[v] = _mm256_blendv_epi8(l.x[v], nx[v], on[v]);
+            sink.masked(v, pos, slot, e.val, on[v]);
         } else {
-            sink.full(v, pos, slot, val);
+            sink.full(v, pos, slot, e.val);
         }
     }
-    const bool fast = !MASKED && ptr + 32 <= nwords;
-    const uint64_t last = nwords ? nwords - 1 : 0;  // entq_dec_init points an empty segment at a zero word
+    const bool fast = !MASKED && l.ptr + 32 <= l.nwords;
+    const uint64_t last = l.nwords ? l.nwords - 1 : 0;  // entq_dec_init points an empty segment at a zero word
     for (int v = 0; v < 4; v++) {
         __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(nx[v], 16), _mm256_setzero_si256());
         if (MASKED) need = _mm256_and_si256(need, on[v]);
         const unsigned m = (unsigned) _mm256_movemask_ps(_mm256_castsi256_ps(need));
         __m256i w;
         if (fast) {
-            w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) (words + 2 * ptr)));
+            w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) (l.words + 2 * l.ptr)));
         } else {
             alignas(32) uint32_t c[8];
-            for (uint64_t j = 0; j < 8; j++) c[j] = entq_rd16(words + 2 * (ptr + j < last ? ptr + j : last));
+            for (uint64_t j = 0; j < 8; j++) c[j] = entq_rd16(l.words + 2 * (l.ptr + j < last ? l.ptr + j : last));
             w = _mm256_load_si256((const __m256i *) c);
         }
         w = _mm256_permutevar8x32_epi32(w, _mm256_load_si256((const __m256i *) perm.idx[m]));
-        x[v] = _mm256_blendv_epi8(nx[v], _mm256_or_si256(_mm256_slli_epi32(nx[v], 16), w), need);
-        ptr += (uint64_t) _mm_popcnt_u32(m);
+        l.x[v] = _mm256_blendv_epi8(nx[v], _mm256_or_si256(_mm256_slli_epi32(nx[v], 16), w), need);
+        l.ptr += (uint64_t) _mm_popcnt_u32(m);
     }
 }
 
@@ -184,29 +271,42 @@ ENTQ_AVX2_FN static inline void lane_mask(uint32_t lo, uint32_t hi, __m256i * on
 
 /* Decodes symbols [d->i, d->i + n) of the segment into the sink (n <= count - i),
  * resumable at any symbol like entq_dec_run. */
-template <class Sink>
+template <class Lookup, class Sink>
 ENTQ_AVX2_FN static inline void run(const entq_avx2_table * t, entq_decoder * d, uint64_t n, Sink & sink) {
-    __m256i x[4], on[4];
-    for (int v = 0; v < 4; v++) x[v] = _mm256_loadu_si256((const __m256i *) (d->x + 8 * v));
-    uint64_t ptr = d->ptr, i = d->i;
+    Lanes l;
+    __m256i on[4];
+    for (int v = 0; v < 4; v++) l.x[v] = _mm256_loadu_si256((const __m256i *) (d->x + 8 * v));
+    l.words = d->words;
+    l.nwords = d->nwords;
+    l.ptr = d->ptr;
+    uint64_t i = d->i;
     const uint64_t stop = i + n;
     int64_t pos = -(int64_t) (i % ENTQ_LANES);
     if (i % ENTQ_LANES && i < stop) {  // the rest of a step begun by an earlier call
         const uint32_t lo = (uint32_t) (i % ENTQ_LANES), hi = (uint32_t) (stop - i + lo < ENTQ_LANES ? stop - i + lo : ENTQ_LANES);
         lane_mask(lo, hi, on);
-        step<true>(t, x, on, d->words, d->nwords, ptr, pos, sink);
+        step<true, Lookup>(t, l, on, pos, sink);
         i += hi - lo;
         pos += ENTQ_LANES;
     }
-    for (; stop - i >= ENTQ_LANES; i += ENTQ_LANES, pos += ENTQ_LANES) step<false>(t, x, on, d->words, d->nwords, ptr, pos, sink);
+    for (; stop - i >= ENTQ_LANES; i += ENTQ_LANES, pos += ENTQ_LANES) step<false, Lookup>(t, l, on, pos, sink);
     if (i < stop) {  // a step this call ends inside
         lane_mask(0, (uint32_t) (stop - i), on);
-        step<true>(t, x, on, d->words, d->nwords, ptr, pos, sink);
+        step<true, Lookup>(t, l, on, pos, sink);
         i = stop;
     }
-    for (int v = 0; v < 4; v++) _mm256_storeu_si256((__m256i *) (d->x + 8 * v), x[v]);
-    d->ptr = ptr;
+    for (int v = 0; v < 4; v++) _mm256_storeu_si256((__m256i *) (d->x + 8 * v), l.x[v]);
+    d->ptr = l.ptr;
     d->i = i;
+}
+
+template <class Sink>
+ENTQ_AVX2_FN static inline void run_any(const entq_avx2_table * t, entq_decoder * d, uint64_t n, Sink & sink) {
+    switch (t->layout) {
+    case ENTQ_AVX2_E4M3: run<Compact<ENTQ_AVX2_E4M3>>(t, d, n, sink); break;
+    case ENTQ_AVX2_INT8: run<Compact<ENTQ_AVX2_INT8>>(t, d, n, sink); break;
+    default: run<Wide>(t, d, n, sink); break;
+    }
 }
 
 }  // namespace entq_avx2
@@ -215,25 +315,22 @@ ENTQ_AVX2_FN static inline void run(const entq_avx2_table * t, entq_decoder * d,
  * scale left to the caller. Requires entq_avx2_available(). */
 ENTQ_AVX2_FN ENTQ_NOINLINE static float entq_avx2_dec_dot(const entq_avx2_table * t, entq_decoder * d, uint64_t n, const float * act) {
     entq_avx2::DotSink s{act, {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}};
-    entq_avx2::run(t, d, n, s);
-    const __m256 a = _mm256_add_ps(_mm256_add_ps(s.acc[0], s.acc[1]), _mm256_add_ps(s.acc[2], s.acc[3]));
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+    entq_avx2::run_any(t, d, n, s);
+    return s.sum();
 }
 
 /* out[k] = codebook[code] * scale for the next n symbols: with scale = the row's
  * scale, exactly the values of entq_decode_dequantize. Requires entq_avx2_available(). */
 ENTQ_AVX2_FN ENTQ_NOINLINE static void entq_avx2_dec_values(const entq_avx2_table * t, entq_decoder * d, uint64_t n, float scale, float * out) {
     entq_avx2::ValueSink s{out, _mm256_set1_ps(scale)};
-    entq_avx2::run(t, d, n, s);
+    entq_avx2::run_any(t, d, n, s);
 }
 
 /* The next n symbols as codes, sym being the reference table's slot -> symbol
  * map (entq_dtable::sym): for bit-exactness tests. Requires entq_avx2_available(). */
 ENTQ_AVX2_FN ENTQ_NOINLINE static void entq_avx2_dec_codes(const entq_avx2_table * t, const uint8_t * sym, entq_decoder * d, uint64_t n, uint8_t * out) {
     entq_avx2::CodeSink s{out, sym};
-    entq_avx2::run(t, d, n, s);
+    entq_avx2::run_any(t, d, n, s);
 }
 
 #endif /* ENTQ_AVX2_DECODER */

@@ -173,11 +173,16 @@ TEST(cpu_avx2_values_and_dot_match_reference) {
     for (auto & c : cb) c = entq_f32_to_f16((float) (rng.uniform() * 4 - 2));
     struct Shape { uint32_t K, N, seg; };
     const Shape shapes[] = {{1, 1, 0}, {17, 3, 0}, {100, 5, 0}, {255, 33, 1000}, {1000, 61, 4096}, {2048, 8, 0}, {4097, 9, 20000}};
+    int layouts[3] = {0, 0, 0};
     for (const Shape & sh : shapes)
-        for (uint32_t kind : {ENTQ_CODES_INT8, ENTQ_CODES_E4M3, ENTQ_CODES_CUSTOM}) {
+        for (uint32_t kind : {ENTQ_CODES_INT8, ENTQ_CODES_E4M3, ENTQ_CODES_CUSTOM})
+        for (uint32_t pb : {0u, 14u}) {  // the encoder's choice (<= 12: compact tables for E4M3 and INT8), and the wide table
             std::vector<uint8_t> codes = makeCodes((uint64_t) sh.K * sh.N, Dist::All256, kind == ENTQ_CODES_E4M3 ? kind : (uint32_t) ENTQ_CODES_INT8, sh.K + kind);
-            Stream s = encode(sh.K, sh.N, codes, kind, sh.seg, 0, kind == ENTQ_CODES_CUSTOM ? cb : nullptr);
+            Stream s = encode(sh.K, sh.N, codes, kind, sh.seg, pb, kind == ENTQ_CODES_CUSTOM ? cb : nullptr);
             CHECKF(s.ok, "K=%u N=%u kind=%u", sh.K, sh.N, kind);
+            const bool compact = kind != ENTQ_CODES_CUSTOM && s.in.prob_bits <= 12 && s.in.n_sym >= 2;
+            CHECKF((s.simd->layout != ENTQ_AVX2_WIDE) == compact, "layout %u: K=%u N=%u kind=%u prob_bits=%u", s.simd->layout, sh.K, sh.N, kind, s.in.prob_bits);
+            layouts[s.simd->layout]++;
             const size_t n = (size_t) sh.K * sh.N;
             std::vector<float> want(n), got(n, NAN), act(sh.K);
             std::vector<uint8_t> row(sh.K);
@@ -203,6 +208,9 @@ TEST(cpu_avx2_values_and_dot_match_reference) {
             CHECKF(std::memcmp(want.data(), got.data(), n * sizeof(float)) == 0, "values differ: K=%u N=%u kind=%u", sh.K, sh.N, kind);
             CHECKF(err <= 1e-12 * ref2, "dot nmse %g: K=%u N=%u kind=%u", err / ref2, sh.K, sh.N, kind);
         }
+    // every table layout met: all 254 finite E4M3 codes (subnormals and negatives included) and all 256 INT8 codes
+    CHECKF(layouts[ENTQ_AVX2_WIDE] && layouts[ENTQ_AVX2_E4M3] && layouts[ENTQ_AVX2_INT8], "layouts met: wide %d, e4m3 %d, int8 %d",
+           layouts[ENTQ_AVX2_WIDE], layouts[ENTQ_AVX2_E4M3], layouts[ENTQ_AVX2_INT8]);
 }
 
 TEST(cpu_decode_bench) {
@@ -214,7 +222,8 @@ TEST(cpu_decode_bench) {
     const uint64_t n = (uint64_t) K * N;
     std::vector<uint8_t> codes = makeCodesWithEntropy(n, 2.5, 1);
     for (auto & c : codes) c = codeFromIndex((int8_t) c, ENTQ_CODES_E4M3);  // FP8 codes, as the converter's default
-    Stream s = encode(K, N, codes, ENTQ_CODES_E4M3, 0, 0);
+    const char * pb_env = std::getenv("ENTQ_BENCH_PROB_BITS");  // 0 = the encoder's choice
+    Stream s = encode(K, N, codes, ENTQ_CODES_E4M3, 0, pb_env ? (uint32_t) std::atoi(pb_env) : 0);
     CHECK(s.ok);
     std::vector<uint8_t> out(n), row(K);
     std::vector<float> act(K), y_ref(N), y(N), vals(n);
@@ -263,6 +272,7 @@ TEST(cpu_decode_bench) {
                 n / median(t_vals) / 1e6);
     std::printf("  gemv (batch 1): reference entq_decode_dot %.2f ms, avx2 fused %.2f ms (%.0f M weights/s)\n", median(t_gemv_ref) * 1e3,
                 median(t_gemv) * 1e3, n / median(t_gemv) / 1e6);
+    std::printf("  avx2 table: %s\n", s.simd->layout == ENTQ_AVX2_WIDE ? "wide (u64 by slot, gathers)" : "compact (u32 by slot, scalar loads)");
 }
 
 #endif  // ENTQ_AVX2_DECODER
