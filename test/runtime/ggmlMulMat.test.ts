@@ -1,16 +1,23 @@
 // ggml-level test of GGML_TYPE_ENTQ (test-backend-ops style): native/cpu/test/entq_mul_mat_test.cpp,
 // compiled against the patched build's own ggml libraries, compares mul_mat on coded weights with an
 // f64 reference over the dequantised weights (K not a multiple of 32, N = 1, batch 1..512, NMSE < 1e-6).
+// Also native/ggml/entq_dequantize_gguf.cpp, the patched ggml's coded -> F32/F16 GGUF tool.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { packageRoot } from "../../src/native/binding.js";
+import { makeSyntheticModel } from "../../src/bench/makeSyntheticModel.js";
+import { convertModel } from "../../src/convert/convertModel.js";
+import { dequantizeModel } from "../../src/convert/dequantizeModel.js";
+import { readGguf } from "../../src/gguf/readGguf.js";
 import { buildLlama } from "../../src/runtime/buildLlama.js";
 
 let exe = "";
+let dequantizeExe = "";
 
 beforeAll(async () => {
     // the first run builds the patched llama.cpp (minutes); later runs find it by build id
@@ -38,6 +45,13 @@ beforeAll(async () => {
             ],
             { stdio: "inherit" }
         );
+    dequantizeExe = join(root, ".cache", "tests", `entq_dequantize_gguf-${build.buildId}`);
+    execFileSync(
+        process.env.CXX ?? "c++",
+        ["-O2", "-std=c++17", "-I", join(build.source.dir, "ggml", "include"), "-I", join(root, "native"),
+            join(root, "native", "ggml", "entq_dequantize_gguf.cpp"), ...libs, `-Wl,-rpath,${build.binaryDir}`, "-o", dequantizeExe],
+        { stdio: "inherit" }
+    );
 });
 
 describe("GGML_TYPE_ENTQ on the patched ggml-cpu", () => {
@@ -56,3 +70,50 @@ describe("GGML_TYPE_ENTQ on the patched ggml-cpu", () => {
         expect(out).toMatch(/^5 passed, 0 failed$/m);
     });
 });
+
+describe("entq_dequantize_gguf (coded GGUF -> plain GGUF for llama.cpp's tools)", () => {
+    it("writes exactly convert's --emit-dequantized tensors (F32) and refuses a corrupt stream", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "entgguf-deq-"));
+        try {
+            const model = join(dir, "m.gguf"), coded = join(dir, "c.gguf"), ref = join(dir, "ref.gguf"), out = join(dir, "out.gguf");
+            await makeSyntheticModel(model, { layers: 2, dim: 64, ffn: 96, heads: 4, kvHeads: 2, vocab: 300, type: "f16", seed: 3 });
+            await convertModel(model, coded, { bits: 3, threads: 1 });
+            await dequantizeModel(coded, ref);
+            const log = execFileSync(dequantizeExe, [coded, out, "--f32"], { encoding: "utf8" });
+            expect(log).toMatch(/14 coded tensors as f32/);
+            const [a, b] = [await readGguf(out), await readGguf(ref)];
+            try {
+                expect(a.info.tensors.map((t) => t.name)).toEqual(b.info.tensors.map((t) => t.name));
+                for (const t of a.info.tensors) {
+                    const u = b.tensor(t.name)!;
+                    expect([t.type, t.dims], t.name).toEqual([u.type, u.dims]);
+                    expect((await a.readTensorData(t)).equals(await b.readTensorData(u)), t.name).toBe(true);
+                }
+                expect([...a.info.metadata.keys()].filter((k) => k.startsWith("entq."))).toEqual([]);
+            } finally {
+                await a.close();
+                await b.close();
+            }
+            // a flipped payload byte of the first coded tensor: one error naming it, nothing written
+            const c = await readGguf(coded);
+            const first = c.info.tensors.find((t) => t.type === 100)!;
+            const at = c.info.dataOffset + first.offset + first.byteSize - 8;
+            await c.close();
+            const bytes = readFileSync(coded);
+            bytes[at] ^= 0x5a;
+            writeFileSync(coded, bytes);
+            rmSync(out);
+            let err = "";
+            try {
+                execFileSync(dequantizeExe, [coded, out], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+            } catch (e) {
+                err = String((e as { stderr?: string }).stderr);
+            }
+            expect(err).toMatch(new RegExp(`tensor '${first.name.replace(/\./g, "\\.")}': segment payload corrupt`));
+            expect(readdirSync(dir).filter((f) => f.startsWith("out.gguf"))).toEqual([]);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    }, 120_000);
+});
+

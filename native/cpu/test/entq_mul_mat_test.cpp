@@ -3,78 +3,14 @@
 // reference over the exactly dequantised weights (entq_decode_dequantize),
 // judged by NMSE. Built against the patched build's ggml libraries by
 // test/runtime/ggmlMulMat.test.ts; linked with native/test/test_main.cpp.
-#include <cmath>
-#include <cstring>
-#include <vector>
-
-#include "ggml.h"
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
 
-#include "ggml/entq_ggml.h"
-#include "stream/entq_decode.h"
-#include "stream/entq_encode.h"
-#include "../../test/test.h"
+#include "ggml/test/entq_coded_fixture.h"
+
+using namespace entq_fixture;
 
 namespace {
-
-struct Coded {
-    uint32_t K, N;
-    std::vector<uint8_t> stream;
-    std::vector<float> w;  // N x K, dequantised exactly as every backend must
-};
-
-// Low-entropy codes like a quantiser's (mostly near zero), random row scales.
-Coded make_coded(uint32_t K, uint32_t N, uint32_t kind, uint32_t segment_symbols, uint64_t seed) {
-    entq_test::Rng rng(seed);
-    std::vector<uint8_t> codes((size_t) K * N);
-    for (auto & c : codes) {
-        int v = (int) std::lround(std::tan((rng.uniform() - 0.5) * 2.8) * 6.0);  // heavy-tailed
-        v = v < -100 ? -100 : v > 100 ? 100 : v;
-        c = kind == ENTQ_CODES_INT8 ? (uint8_t) (int8_t) v : (uint8_t) ((v < 0 ? 0x80 : 0) | (std::abs(v) & 0x3f));  // E4M3/custom: no NaN code
-    }
-    std::vector<uint16_t> scales(N), book(256);
-    for (auto & s : scales) s = entq_f32_to_f16((float) (0.25 + rng.uniform()));
-    for (auto & b : book) b = entq_f32_to_f16((float) ((rng.uniform() - 0.5) * 8.0));
-    entq_params p = {};
-    p.code_kind = kind;
-    p.codebook = kind == ENTQ_CODES_CUSTOM ? book.data() : nullptr;
-    p.scale_base = 1.0f / 64;
-    p.row_scales = scales.data();
-    p.segment_symbols = segment_symbols;
-    entq_plan_t plan;
-    Coded c{K, N, {}, {}};
-    if (entq_plan(K, N, codes.data(), &p, &plan) != ENTQ_OK) return c;
-    c.stream.resize(entq_encode_bound(&plan));
-    uint64_t size = 0;
-    if (entq_encode(&plan, codes.data(), c.stream.data(), &size) != ENTQ_OK) return Coded{K, N, {}, {}};
-    c.stream.resize(size);
-    entq_info in;
-    static entq_dtable t;
-    std::vector<uint8_t> row(K);
-    c.w.resize((size_t) K * N);
-    if (entq_parse(c.stream.data(), size, &in) != ENTQ_OK) return Coded{K, N, {}, {}};
-    entq_build_dtable(&in, c.stream.data(), &t);
-    if (entq_decode_dequantize(&in, c.stream.data(), &t, 0, in.n_seg, c.w.data(), row.data()) != ENTQ_OK) return Coded{K, N, {}, {}};
-    return c;
-}
-
-struct Ctx {
-    ggml_context * ctx;
-    explicit Ctx(size_t bytes) {
-        ggml_init_params ip = {bytes, nullptr, false};
-        ctx = ggml_init(ip);
-    }
-    ~Ctx() { ggml_free(ctx); }
-};
-
-// The coded blob (1-D, S bytes) and its [K, N] view, as the patched loader makes them.
-ggml_tensor * coded_view(ggml_context * ctx, const Coded & c) {
-    ggml_tensor * blob = ggml_new_tensor_1d(ctx, GGML_TYPE_ENTQ, (int64_t) c.stream.size());
-    ggml_set_name(blob, "blk.0.ffn_down.weight");
-    memcpy(blob->data, c.stream.data(), c.stream.size());
-    return entq_ggml_weight_view(ctx, blob, c.K, c.N);
-}
 
 // NMSE of ggml's mul_mat(view, x) against an f64 reference, for B columns on `threads` threads.
 double mul_mat_nmse(const Coded & c, uint32_t B, int threads, uint64_t seed) {
@@ -88,16 +24,7 @@ double mul_mat_nmse(const Coded & c, uint32_t B, int threads, uint64_t seed) {
     ggml_cgraph * gf = ggml_new_graph(g.ctx);
     ggml_build_forward_expand(gf, y);
     if (ggml_graph_compute_with_ctx(g.ctx, gf, threads) != GGML_STATUS_SUCCESS) return INFINITY;
-    double err = 0, ref2 = 0;
-    for (uint32_t b = 0; b < B; b++)
-        for (uint32_t n = 0; n < c.N; n++) {
-            double ref = 0;
-            for (uint32_t k = 0; k < c.K; k++) ref += (double) c.w[(size_t) n * c.K + k] * xd[(size_t) b * c.K + k];
-            const double d = (double) ((float *) y->data)[(size_t) b * c.N + n] - ref;
-            err += d * d;
-            ref2 += ref * ref;
-        }
-    return ref2 > 0 ? err / ref2 : err;
+    return nmse_vs_f64(c, xd, (const float *) y->data, B);
 }
 
 constexpr double NMSE_MAX = 1e-6;  // f32 sums of K terms vs f64: ~1e-13 here; 1e-6 is test-backend-ops' bound

@@ -1,0 +1,28 @@
+/* entq_ggml_cuda.cuh - GGML_TYPE_ENTQ in the patched ggml-cuda backend
+ * (patches/0004): which ops run here, the multiply itself, and the cache of
+ * parsed headers and slot tables that must follow the weights' lifetime.
+ * Compiled into ggml-cuda; the kernels are entq_cuda.cu's. */
+#pragma once
+
+#include "ggml-cuda/common.cuh"
+
+/* MUL_MAT of a coded [K, N] weight view by contiguous f32 activations into
+ * f32. Any other op touching a coded tensor: false. (Where the weight may
+ * live is ggml-cuda.cu's call: its buffer type checks are local to it.) */
+bool entq_ggml_cuda_supports_op(const ggml_tensor * op);
+
+/* dst = src0 (coded) x src1: fused decode + GEMV for up to
+ * ENTQ_GGML_CUDA_GEMV_MAX_COLS columns, else decode to f16 + cuBLAS. The
+ * first multiply of each weight parses its header (a device-to-host copy),
+ * uploads its slot table and checks that every segment decoded cleanly:
+ * one synchronisation per weight, never inside a CUDA graph capture (see
+ * entq_ggml_cuda_graph_ready). A corrupt stream aborts naming the tensor. */
+void entq_ggml_cuda_mul_mat(ggml_backend_cuda_context & ctx, const ggml_tensor * src0, const ggml_tensor * src1, ggml_tensor * dst);
+
+/* False while the graph holds a coded weight whose first multiply has not
+ * run yet: that one synchronises, so the graph must run without capture. */
+bool entq_ggml_cuda_graph_ready(const ggml_cgraph * cgraph);
+
+/* Drops cached tables of weights in [base, base + size) on `device`: called
+ * when a CUDA buffer is freed, before its memory can be reused. */
+void entq_ggml_cuda_forget(int device, const void * base, size_t size);

@@ -1,0 +1,133 @@
+// ggml-level tests of GGML_TYPE_ENTQ on the patched ggml-cuda, in the style of
+// test-backend-ops: the same mul_mat graph on the CUDA backend and on the CPU
+// backend, coded weight resident on each, compared with each other and with an
+// f64 reference over the exactly dequantised weights (NMSE), for odd K, N = 1,
+// several segment sizes, the three code kinds and batches 1, 2, 8, 32, 512
+// (GEMV and decode + cuBLAS paths). Also: which ops the CUDA device accepts for
+// coded weights, and that it never offloads host-resident ones.
+// Needs a GPU: built and run by scripts/gpu-check.sh against the CUDA build's
+// ggml libraries; linked with native/test/test_main.cpp.
+#include <cstdio>
+
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+
+#include "ggml/test/entq_coded_fixture.h"
+
+using namespace entq_fixture;
+
+namespace {
+
+ggml_backend_dev_t gpu_device() {
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+        ggml_backend_dev_t d = ggml_backend_dev_get(i);
+        if (ggml_backend_dev_type(d) == GGML_BACKEND_DEVICE_TYPE_GPU && std::strncmp(ggml_backend_dev_name(d), "CUDA", 4) == 0) return d;
+    }
+    return nullptr;
+}
+
+// y = mul_mat(view, x) computed by `backend`, the blob and x in its buffer; `runs` times (a second
+// run takes the cached table and, on CUDA, may be captured as a graph): every run must agree.
+bool run_mul_mat(ggml_backend_t backend, const Coded & c, const std::vector<float> & x, uint32_t B, int runs, std::vector<float> & y) {
+    Ctx g(16 * ggml_tensor_overhead() + ggml_graph_overhead(), true);
+    ggml_tensor * w = coded_view(g.ctx, c);
+    ggml_tensor * xt = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F32, c.K, B);
+    ggml_tensor * yt = ggml_mul_mat(g.ctx, w, xt);
+    ggml_cgraph * gf = ggml_new_graph(g.ctx);
+    ggml_build_forward_expand(gf, yt);
+    ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(g.ctx, backend);
+    if (!buf) return false;
+    ggml_backend_tensor_set(w->view_src, c.stream.data(), 0, c.stream.size());
+    ggml_backend_tensor_set(xt, x.data(), 0, x.size() * sizeof(float));
+    y.assign((size_t) c.N * B, 0.0f);
+    bool same = true;
+    for (int r = 0; r < runs; r++) {
+        if (ggml_backend_graph_compute(backend, gf) != GGML_STATUS_SUCCESS) same = false;
+        std::vector<float> out(y.size());
+        ggml_backend_tensor_get(yt, out.data(), 0, out.size() * sizeof(float));
+        if (r > 0 && std::memcmp(out.data(), y.data(), out.size() * sizeof(float)) != 0) same = false;
+        y = out;
+    }
+    ggml_backend_buffer_free(buf);
+    return same;
+}
+
+double nmse(const std::vector<float> & a, const std::vector<float> & ref) {
+    double err = 0, ref2 = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        err += ((double) a[i] - ref[i]) * ((double) a[i] - ref[i]);
+        ref2 += (double) ref[i] * ref[i];
+    }
+    return ref2 > 0 ? err / ref2 : err;
+}
+
+constexpr double NMSE_MAX = 1e-6;  // test-backend-ops' bound; f32 GEMV ~1e-14, f16 decode + GEMM ~4e-8
+
+}  // namespace
+
+TEST(entq_cuda_mul_mat_matches_cpu_and_f64) {
+    ggml_backend_dev_t dev = gpu_device();
+    CHECKF(dev != nullptr, "no CUDA device among %zu ggml devices", ggml_backend_dev_count());
+    ggml_backend_t gpu = ggml_backend_dev_init(dev, nullptr);
+    ggml_backend_t cpu = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
+    CHECK(gpu && cpu);
+    std::printf("  device: %s (%s)\n", ggml_backend_dev_name(dev), ggml_backend_dev_description(dev));
+    std::printf("  %-6s %-5s %-6s %-6s %-4s %-10s %-10s %s\n", "K", "N", "kind", "segs", "B", "nmse_f64", "nmse_cpu", "");
+    struct Shape { uint32_t K, N, seg; };
+    // K odd and not a multiple of 32; N = 1; one row per segment (the GPU's layout) and many rows per segment
+    const Shape shapes[] = {{1, 1, 0}, {31, 77, 93}, {100, 1, 0}, {1000, 300, 1000}, {4097, 256, 4097}, {4096, 512, 65536}};
+    const uint32_t batches[] = {1, 2, 8, 32, 512};
+    const uint32_t kinds[] = {ENTQ_CODES_INT8, ENTQ_CODES_E4M3, ENTQ_CODES_CUSTOM};
+    static const char * kind_names[] = {"e4m3", "int8", "custom"};
+    uint64_t seed = 100;
+    for (const Shape & s : shapes)
+        for (uint32_t kind : kinds) {
+            Coded c = make_coded(s.K, s.N, kind, s.seg, seed++);
+            CHECKF(!c.stream.empty(), "encode K=%u N=%u", s.K, s.N);
+            entq_info in;
+            CHECK(entq_parse(c.stream.data(), c.stream.size(), &in) == ENTQ_OK);
+            for (uint32_t B : batches) {
+                entq_test::Rng rng(seed++);
+                std::vector<float> x((size_t) s.K * B), y_gpu, y_cpu;
+                for (float & v : x) v = (float) (rng.uniform() * 2 - 1);
+                const bool stable = run_mul_mat(gpu, c, x, B, 3, y_gpu);
+                CHECKF(run_mul_mat(cpu, c, x, B, 1, y_cpu), "CPU run K=%u B=%u", s.K, B);
+                const double e_ref = nmse_vs_f64(c, x.data(), y_gpu.data(), B), e_cpu = nmse(y_gpu, y_cpu);
+                const bool ok = stable && e_ref < NMSE_MAX && e_cpu < NMSE_MAX;
+                std::printf("  %-6u %-5u %-6s %-6u %-4u %-10.3g %-10.3g %s\n", s.K, s.N, kind_names[kind], in.n_seg, B, e_ref, e_cpu,
+                            ok ? "ok" : stable ? "FAIL" : "FAIL (runs differ)");
+                CHECKF(ok, "K=%u N=%u kind=%u B=%u: nmse %.3g vs f64, %.3g vs CPU, runs %s", s.K, s.N, kind, B, e_ref, e_cpu,
+                       stable ? "agree" : "differ");
+            }
+        }
+    ggml_backend_free(gpu);
+    ggml_backend_free(cpu);
+}
+
+TEST(entq_cuda_accepts_only_device_resident_mul_mat) {
+    ggml_backend_dev_t dev = gpu_device();
+    CHECK(dev != nullptr);
+    Coded c = make_coded(64, 8, ENTQ_CODES_INT8, 0, 3);
+    Ctx g(1 << 20, true);
+    ggml_tensor * w = coded_view(g.ctx, c);
+    ggml_tensor * x = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F32, 64, 40);  // 40 columns: above the offload batch (32)
+    ggml_tensor * mm = ggml_mul_mat(g.ctx, w, x);
+    ggml_tensor * ids = ggml_new_tensor_1d(g.ctx, GGML_TYPE_I32, 2);
+    ggml_tensor * xh = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F16, 64, 4);
+
+    // a loader probing the device's own buffer type: yes for the multiply, no for anything else
+    w->buffer = ggml_backend_buft_alloc_buffer(ggml_backend_dev_buffer_type(dev), 0);
+    CHECK(ggml_backend_dev_supports_op(dev, mm));
+    CHECK(!ggml_backend_dev_supports_op(dev, ggml_get_rows(g.ctx, w, ids)));
+    CHECK(!ggml_backend_dev_supports_op(dev, ggml_mul_mat(g.ctx, w, xh)));
+    ggml_backend_buffer_free(w->buffer);
+
+    // host-resident: neither run here nor offloaded by copies
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    w->buffer = ggml_backend_buft_alloc_buffer(ggml_backend_dev_buffer_type(cpu), 0);
+    w->view_src->buffer = w->buffer;
+    CHECK(!ggml_backend_dev_supports_op(dev, mm));
+    CHECK(!ggml_backend_dev_offload_op(dev, mm));
+    ggml_backend_buffer_free(w->buffer);
+    w->buffer = w->view_src->buffer = nullptr;
+}
