@@ -8,6 +8,12 @@
 #   scripts/gpu-check.sh            everything
 #   scripts/gpu-check.sh --quick    small correctness cases only
 #   ENTQ_NCU=1 scripts/gpu-check.sh  also profile the B=1 GEMV with Nsight Compute
+#   scripts/gpu-check.sh --llama    the patched llama.cpp with CUDA instead: builds it from
+#       .cache/gpu-carry (made here by `node scripts/gpu-carry.mjs`, carried to the device),
+#       runs native/cuda/test/entq_ggml_cuda_test.cpp (ggml mul_mat on CUDA vs CPU vs f64:
+#       NMSE per case, batch 1, 2, 8, 32, 512, odd K), makes F16 / Q4_K_M / Q8_0 peers of the
+#       carried coded model and runs llama-bench on all of them (pp512, tg128, all layers on
+#       the GPU); the markdown table goes to $LOG/llama-bench.md.
 # Logs go to $OUT when set (the device tool's output folder), else build/gpu-check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +38,47 @@ else
     fi
 fi
 echo "arch sm_$ARCH, cuBLAS: ${CUBLAS[*]:-none}"
+
+if [ "${1:-}" = "--llama" ]; then
+    CARRY=.cache/gpu-carry
+    [ -f "$CARRY/src/llama.cpp.tar.gz" ] && ls "$CARRY"/models/entq-*.gguf >/dev/null 2>&1 || {
+        echo "gpu-check --llama: $CARRY/src/llama.cpp.tar.gz or $CARRY/models/entq-*.gguf missing:"
+        echo "  run 'npm run build && node scripts/gpu-carry.mjs' where Node is, then carry .cache/gpu-carry"; exit 2; }
+    command -v cmake >/dev/null || { echo "gpu-check --llama: cmake not found"; exit 2; }
+    W=build/gpu-llama
+    rm -rf "$W/src" && mkdir -p "$W/src" "$W/models"
+    tar xzf "$CARRY/src/llama.cpp.tar.gz" -C "$W/src"
+    # the same switches as entgguf's tools build (src/runtime/buildLlamaTools.ts), plus CUDA
+    cmake -S "$W/src" -B "$W/build" -DCMAKE_BUILD_TYPE=Release -DENTGGUF_NATIVE_DIR="$PWD/native" -DGGML_NATIVE=ON \
+        -DBUILD_SHARED_LIBS=ON -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF \
+        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF \
+        -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" > "$LOG/cmake.log" 2>&1 || { tail -40 "$LOG/cmake.log"; exit 2; }
+    SECONDS=0
+    cmake --build "$W/build" -j "$(nproc)" --target llama-bench llama-quantize > "$LOG/llama-build.log" 2>&1 \
+        || { grep -E "error|Error" "$LOG/llama-build.log" | head -30; tail -20 "$LOG/llama-build.log"; exit 2; }
+    echo "built llama.cpp + entgguf patches with CUDA sm_$ARCH in ${SECONDS} s"
+    BINL="$W/build/bin"
+    LIBS=("$BINL"/libggml.so "$BINL"/libggml-base.so)
+    c++ -O2 -std=c++17 -I "$W/src/ggml/include" -I native native/cuda/test/entq_ggml_cuda_test.cpp native/test/test_main.cpp \
+        "${LIBS[@]}" -Wl,-rpath,"$PWD/$BINL" -o "$BINL/entq_ggml_cuda_test"
+    c++ -O2 -std=c++17 -I "$W/src/ggml/include" -I native native/ggml/entq_dequantize_gguf.cpp \
+        "${LIBS[@]}" -Wl,-rpath,"$PWD/$BINL" -o "$BINL/entq_dequantize_gguf"
+    echo "== ggml mul_mat on CUDA vs CPU vs f64 (native/cuda/test/entq_ggml_cuda_test.cpp)"
+    "$BINL/entq_ggml_cuda_test" 2>&1 | tee "$LOG/entq_ggml_cuda_test.log"
+    TEST_RC=${PIPESTATUS[0]}
+    CODED=$(ls "$CARRY"/models/entq-*.gguf | head -1)
+    "$BINL/entq_dequantize_gguf" "$CODED" "$W/models/f16.gguf"
+    for q in Q4_K_M Q8_0; do
+        "$BINL/llama-quantize" "$W/models/f16.gguf" "$W/models/$q.gguf" "$q" > "$LOG/quantize-$q.log" 2>&1 \
+            || { tail -20 "$LOG/quantize-$q.log"; exit 2; }
+    done
+    ls -l "$CODED" "$W"/models/*.gguf | awk '{print $5, $NF}'
+    echo "== llama-bench (all layers on the GPU, 3 repetitions)"
+    "$BINL/llama-bench" -m "$CODED" -m "$W/models/Q4_K_M.gguf" -m "$W/models/Q8_0.gguf" -m "$W/models/f16.gguf" \
+        -ngl 99 -p 512 -n 128 -r 3 -o md 2> "$LOG/llama-bench.err" | tee "$LOG/llama-bench.md" \
+        || { tail -30 "$LOG/llama-bench.err"; exit 2; }
+    exit "$TEST_RC"
+fi
 
 nvcc -std=c++17 -O3 -arch="sm_$ARCH" -Xptxas -v -Xcompiler -fopenmp -Inative \
     -o "$BIN/gpu_check" native/cuda/gpu_check.cu native/cuda/entq_cuda.cu "${CUBLAS[@]}" > "$LOG/build.log" 2>&1 \
