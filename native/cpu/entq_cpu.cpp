@@ -8,7 +8,9 @@
 // Decoding: the AVX2 decoder (entq_decode_avx2.h) when the CPU has AVX2, else
 // the reference (native/stream/entq_decode.h); both decode the same symbols.
 // With one column the AVX2 path never materialises the row: each decoded
-// value meets its activation in a fused multiply-add.
+// value meets its activation in a fused multiply-add, and the thread's
+// segments are decoded two at a time (the first half paired with the second)
+// so that one segment's dependent decode chain fills the other's stalls.
 #include "cpu/entq_cpu.h"
 
 #include "ggml-cpu-impl.h"
@@ -49,6 +51,49 @@ bool use_avx2() {
     return false;
 #endif
 }
+
+void finish_or_abort(const ggml_tensor * w, entq_decoder * d, uint32_t seg) {
+    const int st = entq_dec_finish(d);
+    if (st != ENTQ_OK) {
+        GGML_ABORT("entq: tensor '%s': segment %u: %s", w->name, seg, entq_status_str(st));
+    }
+}
+
+#if ENTQ_AVX2_DECODER
+// GEMV over segments [seg0, seg1): y[r] = row r . x, the row scale applied to
+// the row's sum (the same weights as the dequantised row, another rounding order).
+void gemv_avx2(const ggml_tensor * w, const entq_info & in, const uint8_t * buf, const entq_avx2_table & t, uint32_t seg0,
+               uint32_t seg1, const float * x, float * y) {
+    const uint32_t half = (seg1 - seg0) / 2;
+    for (uint32_t j = 0; j < half; j++) {
+        const uint32_t sa = seg0 + j, sb = seg0 + half + j;
+        entq_decoder da, db;
+        entq_dec_init(&in, buf, sa, &da);
+        entq_dec_init(&in, buf, sb, &db);
+        const uint32_t ra = sa * in.rows_per_seg, rb = sb * in.rows_per_seg;
+        const uint32_t na = entq_segment_rows(&in, sa), nb = entq_segment_rows(&in, sb);
+        uint32_t r = 0;
+        for (float sums[2]; r < std::min(na, nb); r++) {
+            entq_avx2_dec_dot2(&t, &da, &db, in.K, x, sums);
+            y[ra + r] = sums[0] * entq_row_scale(&in, buf, ra + r);
+            y[rb + r] = sums[1] * entq_row_scale(&in, buf, rb + r);
+        }
+        for (uint32_t q = r; q < na; q++) y[ra + q] = entq_avx2_dec_dot(&t, &da, in.K, x) * entq_row_scale(&in, buf, ra + q);
+        for (uint32_t q = r; q < nb; q++) y[rb + q] = entq_avx2_dec_dot(&t, &db, in.K, x) * entq_row_scale(&in, buf, rb + q);
+        finish_or_abort(w, &da, sa);
+        finish_or_abort(w, &db, sb);
+    }
+    for (uint32_t seg = seg0 + 2 * half; seg < seg1; seg++) {  // an odd one out
+        entq_decoder d;
+        entq_dec_init(&in, buf, seg, &d);
+        const uint32_t r0 = seg * in.rows_per_seg;
+        for (uint32_t r = r0; r < r0 + entq_segment_rows(&in, seg); r++) {
+            y[r] = entq_avx2_dec_dot(&t, &d, in.K, x) * entq_row_scale(&in, buf, r);
+        }
+        finish_or_abort(w, &d, seg);
+    }
+}
+#endif
 
 }  // namespace
 
@@ -99,22 +144,18 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
     s.codes.resize(K);
     s.rows.resize((size_t) block * K);
 
+    if (fused) {
+#if ENTQ_AVX2_DECODER
+        gemv_avx2(w, in, buf, s.simd, seg0, seg1, (const float *) x->data, (float *) dst->data);
+#endif
+        return;
+    }
     for (uint32_t seg = seg0; seg < seg1; seg++) {
         entq_decoder d;
         entq_dec_init(&in, buf, seg, &d);
         const uint32_t seg_row0 = seg * in.rows_per_seg;
         const uint32_t seg_rows = entq_segment_rows(&in, seg);
-        if (fused) {
-#if ENTQ_AVX2_DECODER
-            // GEMV: the row scale applied to the row's sum (the same weights, another rounding order)
-            const float * xc = (const float *) x->data;
-            float * yc = (float *) dst->data;
-            for (uint32_t r = seg_row0; r < seg_row0 + seg_rows; r++) {
-                yc[r] = entq_avx2_dec_dot(&s.simd, &d, (uint64_t) K, xc) * entq_row_scale(&in, buf, r);
-            }
-#endif
-        }
-        for (uint32_t r = 0; r < seg_rows && !fused; r += block) {
+        for (uint32_t r = 0; r < seg_rows; r += block) {
             const uint32_t nb = std::min(block, seg_rows - r);
             // dequantise exactly as entq_decode_dequantize() does (value * row scale in f32),
             // so results differ from an f32 copy of the weights only in summation order
@@ -144,9 +185,6 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
                 }
             }
         }
-        st = entq_dec_finish(&d);
-        if (st != ENTQ_OK) {
-            GGML_ABORT("entq: tensor '%s': segment %u: %s", w->name, seg, entq_status_str(st));
-        }
+        finish_or_abort(w, &d, seg);
     }
 }

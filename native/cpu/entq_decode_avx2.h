@@ -5,13 +5,14 @@
  *
  * One step of 32 lanes:
  *   slot = x & (M - 1)                             per vector: and
- *   e    = table[slot]                             two 4-lane u64 gathers
+ *   e    = table[slot]                             8 scalar u64 loads
  *          {freq:16 | bias:16 | value f32:32}      (one lookup gives state update and weight)
  *   x'   = freq * (x >> b) + bias                  mullo, add
  *   renormalise, lanes in ascending order:         need = x' < L; movemask; the vector's
- *     words[ptr .. ptr + 8) zero-extended,         words go to its needing lanes in lane order
- *     permuted by a 256-entry table on the mask,   (lane j gets word ptr + rank of j among
- *     blended into (x' << 16) | word;              the needing lanes), ptr += popcount
+ *     words[ptr .. ptr + 8) moved to the needing   words go to its needing lanes in lane order
+ *     lanes by one vpshufb whose control comes     (lane j gets word ptr + rank of j among
+ *     from a 256-entry table on the mask (other    the needing lanes), ptr += popcount
+ *     lanes get 0), x = (x' << (need ? 16 : 0)) | word
  *   the value goes to a sink: a dot product with activations (GEMV), a store
  *   (decode to f32 for batches), or the codes (tests).
  * Word reads: while ptr + 32 <= nwords (every step but the last few of a
@@ -21,11 +22,14 @@
  * Partial steps (a run starting or ending inside a step) go through the same
  * code with a lane mask: inactive lanes keep their state and claim no word.
  *
- * Why a u64 table: every slot of [0, 2^b) is equally likely, so at b = 14 any
- * table is touched uniformly. Separate u32 {freq|bias} and f32 value tables
- * cost two 8-lane gathers per vector; one u64 table costs two 4-lane gathers
- * and two shuffles, ~1.4x faster on Zen 3 (docs/DESIGN.md). It holds the
- * codebook value by slot, so E4M3, INT8 and custom codebooks decode alike.
+ * A step's latency (slot -> loads -> mullo -> renormalisation -> next slot) is
+ * longer than its issue time, so the GEMV decodes two segments in lock step
+ * (entq_avx2_dec_dot2): their independent chains fill each other's stalls.
+ *
+ * Why one u64 table read by scalar loads: the value comes with freq and bias,
+ * so no code -> f32 conversion runs per weight, and E4M3, INT8 and custom
+ * codebooks decode alike; 8 `vmovq`/`vmovhps` loads cost less than a
+ * `vpgatherdq` pair on Zen 3 (docs/DESIGN.md, docs/BENCHMARKS.md).
  *
  * Available on x86 with GCC/Clang: the functions carry a target attribute and
  * entq_avx2_available() checks the CPU at run time, so a ggml-cpu built
@@ -52,38 +56,20 @@
 
 #define ENTQ_AVX2_FN __attribute__((target("avx2,fma,popcnt")))
 
-/* How a slot becomes {freq, bias, value}:
- *   WIDE (any stream): u64 {freq:16 | bias:16 | codebook value f32:32}
- *   E4M3, INT8 (prob_bits <= 12, >= 2 symbols): u32 {freq:12 | bias:12 | code:8},
- *     the value computed from the code in registers (exact: the same f32 as
- *     the codebook). Half the table, and no second field to shuffle out. */
-enum entq_avx2_layout : uint32_t { ENTQ_AVX2_WIDE, ENTQ_AVX2_E4M3, ENTQ_AVX2_INT8 };
-
 struct entq_avx2_table {
     uint32_t prob_bits;
-    entq_avx2_layout layout;
-    union alignas(64) {
-        uint64_t wide[1u << ENTQ_MAX_PROB_BITS];
-        uint32_t compact[1u << 12];
-    };
+    alignas(64) uint64_t slot[1u << ENTQ_MAX_PROB_BITS];
 };
 
-/* O(2^b): one entry per slot of the stream's table (entq_parse has checked freq and cum). */
+/* O(2^b): one entry per slot of the stream's table (entq_parse has checked freq and cum;
+ * freq <= 2^b fits 16 bits except for a one-symbol table at b = 16, beyond ENTQ_MAX_PROB_BITS). */
 static inline void entq_avx2_build_table(const entq_info * in, const uint8_t * buf, entq_avx2_table * t) {
+    static_assert(ENTQ_MAX_PROB_BITS < 16, "freq must fit the entry's 16 bits");
     t->prob_bits = in->prob_bits;
-    const bool compact = in->prob_bits <= 12 && in->n_sym >= 2;  // then every freq < 4096
-    t->layout = !compact                             ? ENTQ_AVX2_WIDE
-                : in->code_kind == ENTQ_CODES_INT8   ? ENTQ_AVX2_INT8
-                : in->code_kind == ENTQ_CODES_E4M3 ? ENTQ_AVX2_E4M3
-                                                     : ENTQ_AVX2_WIDE;
     for (uint32_t i = 0; i < in->n_sym; i++) {
         const uint32_t s = in->symbols[i], f = in->freq[s], c = in->cum[s];
-        if (t->layout == ENTQ_AVX2_WIDE) {
-            const uint64_t hi = (uint64_t) entq_f32_bits(entq_codebook_value(in, buf, s)) << 32;
-            for (uint32_t k = 0; k < f; k++) t->wide[c + k] = hi | (k << 16) | f;
-        } else {
-            for (uint32_t k = 0; k < f; k++) t->compact[c + k] = s << 24 | k << 12 | f;
-        }
+        const uint64_t hi = (uint64_t) entq_f32_bits(entq_codebook_value(in, buf, s)) << 32;
+        for (uint32_t k = 0; k < f; k++) t->slot[c + k] = hi | (k << 16) | f;
     }
 }
 
@@ -94,80 +80,50 @@ static inline bool entq_avx2_available(void) {
 
 namespace entq_avx2 {
 
-/* perm[m][j] = number of set bits of m below bit j: the rank of lane j among the needing lanes. */
-struct Perm {
-    alignas(32) uint32_t idx[256][8];
-    constexpr Perm() : idx() {
+/* ctl[m]: the vpshufb control that moves word r (bytes 2r, 2r+1 of the 16
+ * loaded, present in both 128-bit halves) to lane j when bit j of m is set and
+ * r is the rank of j among the set bits; lanes with a clear bit get 0. */
+struct Shuffle {
+    alignas(32) uint8_t ctl[256][32];
+    constexpr Shuffle() : ctl() {
         for (int m = 0; m < 256; m++)
             for (int j = 0, r = 0; j < 8; j++) {
-                idx[m][j] = (uint32_t) r;
-                r += (m >> j) & 1;
+                const bool on = (m >> j) & 1;
+                ctl[m][4 * j] = on ? (uint8_t) (2 * r) : 0x80;
+                ctl[m][4 * j + 1] = on ? (uint8_t) (2 * r + 1) : 0x80;
+                ctl[m][4 * j + 2] = ctl[m][4 * j + 3] = 0x80;
+                r += on;
             }
     }
 };
-static constexpr Perm perm{};
+static constexpr Shuffle shuffle{};
 
 struct Entry {
     __m256i freq, bias;
     __m256 val;
 };
 
-struct Wide {
-    ENTQ_AVX2_FN static Entry get(const entq_avx2_table * t, __m256i slot) {
-        // gather lanes {0,1,4,5} and {2,3,6,7}: the even/odd dword shuffles then come out in lane order
-        const __m256i sp = _mm256_permute4x64_epi64(slot, 0xD8);
-        const __m256 g0 = _mm256_castsi256_ps(_mm256_i32gather_epi64((const long long *) t->wide, _mm256_castsi256_si128(sp), 8));
-        const __m256 g1 = _mm256_castsi256_ps(_mm256_i32gather_epi64((const long long *) t->wide, _mm256_extracti128_si256(sp, 1), 8));
-        const __m256i fb = _mm256_castps_si256(_mm256_shuffle_ps(g0, g1, 0x88));
-        return {_mm256_and_si256(fb, _mm256_set1_epi32(0xffff)), _mm256_srli_epi32(fb, 16), _mm256_shuffle_ps(g0, g1, 0xDD)};
-    }
-};
-
-/* Eight u32 loads by index. On this Zen 3 a vpgatherdd ymm costs ~12 cycles;
- * scalar loads and inserts cost about half, and the fused GEMV runs ~1.2x
- * faster with them (docs/BENCHMARKS.md). */
-ENTQ_AVX2_FN static inline __m256i load8(const uint32_t * t, __m256i idx) {
-    const __m128i lo = _mm256_castsi256_si128(idx), hi = _mm256_extracti128_si256(idx, 1);
+/* The 8 lanes' entries: slots to GPRs (vmovq/vpextrq), u64 loads paired by
+ * vmovq + vmovhps into lanes {0,1,4,5} and {2,3,6,7}, so that the even/odd
+ * dword shuffles come out in lane order. */
+ENTQ_AVX2_FN static inline Entry lookup(const entq_avx2_table * t, __m256i slot) {
+    const uint64_t * e = t->slot;
+    const __m128i lo = _mm256_castsi256_si128(slot), hi = _mm256_extracti128_si256(slot, 1);
     const uint64_t a = (uint64_t) _mm_cvtsi128_si64(lo), b = (uint64_t) _mm_extract_epi64(lo, 1);
     const uint64_t c = (uint64_t) _mm_cvtsi128_si64(hi), d = (uint64_t) _mm_extract_epi64(hi, 1);
-    __m128i r0 = _mm_cvtsi32_si128((int) t[(uint32_t) a]);
-    __m128i r1 = _mm_cvtsi32_si128((int) t[(uint32_t) c]);
-    r0 = _mm_insert_epi32(r0, (int) t[a >> 32], 1);
-    r1 = _mm_insert_epi32(r1, (int) t[c >> 32], 1);
-    r0 = _mm_insert_epi32(r0, (int) t[(uint32_t) b], 2);
-    r1 = _mm_insert_epi32(r1, (int) t[(uint32_t) d], 2);
-    r0 = _mm_insert_epi32(r0, (int) t[b >> 32], 3);
-    r1 = _mm_insert_epi32(r1, (int) t[d >> 32], 3);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(r0), r1, 1);
+    __m128d p0 = _mm_castsi128_pd(_mm_loadl_epi64((const __m128i *) (e + (uint32_t) a)));
+    __m128d p1 = _mm_castsi128_pd(_mm_loadl_epi64((const __m128i *) (e + (uint32_t) b)));
+    __m128d p2 = _mm_castsi128_pd(_mm_loadl_epi64((const __m128i *) (e + (uint32_t) c)));
+    __m128d p3 = _mm_castsi128_pd(_mm_loadl_epi64((const __m128i *) (e + (uint32_t) d)));
+    p0 = _mm_loadh_pd(p0, (const double *) (e + (a >> 32)));
+    p1 = _mm_loadh_pd(p1, (const double *) (e + (b >> 32)));
+    p2 = _mm_loadh_pd(p2, (const double *) (e + (c >> 32)));
+    p3 = _mm_loadh_pd(p3, (const double *) (e + (d >> 32)));
+    const __m256 g0 = _mm256_castpd_ps(_mm256_insertf128_pd(_mm256_castpd128_pd256(p0), p2, 1));  // lanes 0 1 | 4 5
+    const __m256 g1 = _mm256_castpd_ps(_mm256_insertf128_pd(_mm256_castpd128_pd256(p1), p3, 1));  // lanes 2 3 | 6 7
+    const __m256i fb = _mm256_castps_si256(_mm256_shuffle_ps(g0, g1, 0x88));
+    return {_mm256_and_si256(fb, _mm256_set1_epi32(0xffff)), _mm256_srli_epi32(fb, 16), _mm256_shuffle_ps(g0, g1, 0xDD)};
 }
-
-/* f32 bits of the E4M3 subnormals m * 2^-9, m = 0..7. */
-ENTQ_AVX2_FN static inline __m256i subnormal_e4m3() {
-    return _mm256_setr_epi32(0, 0x3B000000, 0x3B800000, 0x3BC00000, 0x3C000000, 0x3C200000, 0x3C400000, 0x3C600000);
-}
-
-template <entq_avx2_layout L>
-struct Compact {
-    ENTQ_AVX2_FN static Entry get(const entq_avx2_table * t, __m256i slot) {
-        const __m256i e = load8(t->compact, slot);
-        const __m256i m12 = _mm256_set1_epi32(0xfff);
-        __m256 val;
-        if (L == ENTQ_AVX2_E4M3) {
-            // normal codes: sign, exponent and mantissa moved to f32 positions (bits 20-26), exponent bias
-            // 7 -> 127; subnormal codes (exponent 0, m * 2^-9) from an 8-entry table by m. No f32
-            // subnormal is ever formed: Zen takes a ~10x slower path on those.
-            const __m256i bits = _mm256_and_si256(_mm256_srai_epi32(e, 4), _mm256_set1_epi32((int) 0x87F00000u));
-            const __m256i normal = _mm256_add_epi32(bits, _mm256_set1_epi32(120 << 23));
-            const __m256i sub = _mm256_permutevar8x32_epi32(subnormal_e4m3(), _mm256_srli_epi32(e, 24));  // index: low 3 bits = m
-            const __m256i e0 = _mm256_cmpeq_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x07800000)), _mm256_setzero_si256());
-            const __m256i sign = _mm256_and_si256(bits, _mm256_set1_epi32((int) 0x80000000u));
-            val = _mm256_castsi256_ps(_mm256_or_si256(_mm256_blendv_epi8(normal, sub, e0), sign));
-        } else {
-            val = _mm256_cvtepi32_ps(_mm256_srai_epi32(e, 24));
-        }
-        return {_mm256_and_si256(e, m12), _mm256_and_si256(_mm256_srli_epi32(e, 12), m12), val};
-    }
-};
 
 /* One decoder's lanes in registers during a run. */
 struct Lanes {
@@ -224,15 +180,15 @@ struct CodeSink {
 };
 
 /* One step of the 4 vectors. MASKED: only lanes in `on` decode and claim words. */
-template <bool MASKED, class Lookup, class Sink>
+template <bool MASKED, class Sink>
 ENTQ_AVX2_FN static inline void step(const entq_avx2_table * t, Lanes & l, const __m256i * on, int64_t pos, Sink & sink) {
     const __m256i mask = _mm256_set1_epi32((int) ((1u << t->prob_bits) - 1));
-    const __m128i b = _mm_cvtsi32_si128((int) t->prob_bits);
+    const __m256i b = _mm256_set1_epi32((int) t->prob_bits);
     __m256i nx[4];
     for (int v = 0; v < 4; v++) {
         const __m256i slot = _mm256_and_si256(l.x[v], mask);
-        const Entry e = Lookup::get(t, slot);
-        nx[v] = _mm256_add_epi32(_mm256_mullo_epi32(e.freq, _mm256_srl_epi32(l.x[v], b)), e.bias);
+        const Entry e = lookup(t, slot);
+        nx[v] = _mm256_add_epi32(_mm256_mullo_epi32(e.freq, _mm256_srlv_epi32(l.x[v], b)), e.bias);
         if (MASKED) {
             nx[v] = _mm256_blendv_epi8(l.x[v], nx[v], on[v]);
             sink.masked(v, pos, slot, e.val, on[v]);
@@ -246,16 +202,16 @@ ENTQ_AVX2_FN static inline void step(const entq_avx2_table * t, Lanes & l, const
         __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(nx[v], 16), _mm256_setzero_si256());
         if (MASKED) need = _mm256_and_si256(need, on[v]);
         const unsigned m = (unsigned) _mm256_movemask_ps(_mm256_castsi256_ps(need));
-        __m256i w;
+        __m128i w8;
         if (fast) {
-            w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) (l.words + 2 * l.ptr)));
+            w8 = _mm_loadu_si128((const __m128i *) (l.words + 2 * l.ptr));
         } else {
-            alignas(32) uint32_t c[8];
+            alignas(16) uint16_t c[8];
             for (uint64_t j = 0; j < 8; j++) c[j] = entq_rd16(l.words + 2 * (l.ptr + j < last ? l.ptr + j : last));
-            w = _mm256_load_si256((const __m256i *) c);
+            w8 = _mm_load_si128((const __m128i *) c);
         }
-        w = _mm256_permutevar8x32_epi32(w, _mm256_load_si256((const __m256i *) perm.idx[m]));
-        l.x[v] = _mm256_blendv_epi8(nx[v], _mm256_or_si256(_mm256_slli_epi32(nx[v], 16), w), need);
+        const __m256i w = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(w8), _mm256_load_si256((const __m256i *) shuffle.ctl[m]));
+        l.x[v] = _mm256_or_si256(_mm256_sllv_epi32(nx[v], _mm256_and_si256(need, _mm256_set1_epi32(16))), w);
         l.ptr += (uint64_t) _mm_popcnt_u32(m);
     }
 }
@@ -269,43 +225,39 @@ ENTQ_AVX2_FN static inline void lane_mask(uint32_t lo, uint32_t hi, __m256i * on
     }
 }
 
-/* Decodes symbols [d->i, d->i + n) of the segment into the sink (n <= count - i),
- * resumable at any symbol like entq_dec_run. */
-template <class Lookup, class Sink>
-ENTQ_AVX2_FN static inline void run(const entq_avx2_table * t, entq_decoder * d, uint64_t n, Sink & sink) {
-    Lanes l;
+/* Decodes symbols [i, i + n) of D segments in lock step (every d[k]->i equal,
+ * n <= count - i for each), resumable at any symbol like entq_dec_run. */
+template <int D, class Sink>
+ENTQ_AVX2_FN static inline void run(const entq_avx2_table * t, entq_decoder * const * d, uint64_t n, Sink * sink) {
+    Lanes l[D];
     __m256i on[4];
-    for (int v = 0; v < 4; v++) l.x[v] = _mm256_loadu_si256((const __m256i *) (d->x + 8 * v));
-    l.words = d->words;
-    l.nwords = d->nwords;
-    l.ptr = d->ptr;
-    uint64_t i = d->i;
+    for (int k = 0; k < D; k++) {
+        for (int v = 0; v < 4; v++) l[k].x[v] = _mm256_loadu_si256((const __m256i *) (d[k]->x + 8 * v));
+        l[k].words = d[k]->words;
+        l[k].nwords = d[k]->nwords;
+        l[k].ptr = d[k]->ptr;
+    }
+    uint64_t i = d[0]->i;
     const uint64_t stop = i + n;
     int64_t pos = -(int64_t) (i % ENTQ_LANES);
     if (i % ENTQ_LANES && i < stop) {  // the rest of a step begun by an earlier call
         const uint32_t lo = (uint32_t) (i % ENTQ_LANES), hi = (uint32_t) (stop - i + lo < ENTQ_LANES ? stop - i + lo : ENTQ_LANES);
         lane_mask(lo, hi, on);
-        step<true, Lookup>(t, l, on, pos, sink);
+        for (int k = 0; k < D; k++) step<true>(t, l[k], on, pos, sink[k]);
         i += hi - lo;
         pos += ENTQ_LANES;
     }
-    for (; stop - i >= ENTQ_LANES; i += ENTQ_LANES, pos += ENTQ_LANES) step<false, Lookup>(t, l, on, pos, sink);
+    for (; stop - i >= ENTQ_LANES; i += ENTQ_LANES, pos += ENTQ_LANES)
+        for (int k = 0; k < D; k++) step<false>(t, l[k], on, pos, sink[k]);
     if (i < stop) {  // a step this call ends inside
         lane_mask(0, (uint32_t) (stop - i), on);
-        step<true, Lookup>(t, l, on, pos, sink);
+        for (int k = 0; k < D; k++) step<true>(t, l[k], on, pos, sink[k]);
         i = stop;
     }
-    for (int v = 0; v < 4; v++) _mm256_storeu_si256((__m256i *) (d->x + 8 * v), l.x[v]);
-    d->ptr = l.ptr;
-    d->i = i;
-}
-
-template <class Sink>
-ENTQ_AVX2_FN static inline void run_any(const entq_avx2_table * t, entq_decoder * d, uint64_t n, Sink & sink) {
-    switch (t->layout) {
-    case ENTQ_AVX2_E4M3: run<Compact<ENTQ_AVX2_E4M3>>(t, d, n, sink); break;
-    case ENTQ_AVX2_INT8: run<Compact<ENTQ_AVX2_INT8>>(t, d, n, sink); break;
-    default: run<Wide>(t, d, n, sink); break;
+    for (int k = 0; k < D; k++) {
+        for (int v = 0; v < 4; v++) _mm256_storeu_si256((__m256i *) (d[k]->x + 8 * v), l[k].x[v]);
+        d[k]->ptr = l[k].ptr;
+        d[k]->i = i;
     }
 }
 
@@ -315,22 +267,35 @@ ENTQ_AVX2_FN static inline void run_any(const entq_avx2_table * t, entq_decoder 
  * scale left to the caller. Requires entq_avx2_available(). */
 ENTQ_AVX2_FN ENTQ_NOINLINE static float entq_avx2_dec_dot(const entq_avx2_table * t, entq_decoder * d, uint64_t n, const float * act) {
     entq_avx2::DotSink s{act, {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}};
-    entq_avx2::run_any(t, d, n, s);
+    entq_avx2::run<1>(t, &d, n, &s);
     return s.sum();
+}
+
+/* entq_avx2_dec_dot for two segments at once, both at the same symbol index
+ * (d0->i == d1->i) with n symbols left in each: sums[k] from segment dk, the
+ * same values entq_avx2_dec_dot gives for each alone, at nearly the cost of one. */
+ENTQ_AVX2_FN ENTQ_NOINLINE static void entq_avx2_dec_dot2(const entq_avx2_table * t, entq_decoder * d0, entq_decoder * d1, uint64_t n,
+                                                          const float * act, float sums[2]) {
+    entq_decoder * const d[2] = {d0, d1};
+    entq_avx2::DotSink s[2] = {{act, {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}},
+                               {act, {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}}};
+    entq_avx2::run<2>(t, d, n, s);
+    sums[0] = s[0].sum();
+    sums[1] = s[1].sum();
 }
 
 /* out[k] = codebook[code] * scale for the next n symbols: with scale = the row's
  * scale, exactly the values of entq_decode_dequantize. Requires entq_avx2_available(). */
 ENTQ_AVX2_FN ENTQ_NOINLINE static void entq_avx2_dec_values(const entq_avx2_table * t, entq_decoder * d, uint64_t n, float scale, float * out) {
     entq_avx2::ValueSink s{out, _mm256_set1_ps(scale)};
-    entq_avx2::run_any(t, d, n, s);
+    entq_avx2::run<1>(t, &d, n, &s);
 }
 
 /* The next n symbols as codes, sym being the reference table's slot -> symbol
  * map (entq_dtable::sym): for bit-exactness tests. Requires entq_avx2_available(). */
 ENTQ_AVX2_FN ENTQ_NOINLINE static void entq_avx2_dec_codes(const entq_avx2_table * t, const uint8_t * sym, entq_decoder * d, uint64_t n, uint8_t * out) {
     entq_avx2::CodeSink s{out, sym};
-    entq_avx2::run_any(t, d, n, s);
+    entq_avx2::run<1>(t, &d, n, &s);
 }
 
 #endif /* ENTQ_AVX2_DECODER */
