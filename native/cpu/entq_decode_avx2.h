@@ -138,15 +138,14 @@ struct Lanes {
  * the active lanes; inactive lanes must not be written or counted. */
 struct DotSink {
     const float * act;
-    __m256 acc[4];
+    __m256 acc;  // one accumulator: FMA latency is far below a step's, and registers are scarce with two decoders
     ENTQ_AVX2_FN const float * at(int64_t pos) const { return (const float *) ((uintptr_t) act + (intptr_t) (4 * pos)); }
-    ENTQ_AVX2_FN void full(int v, int64_t pos, __m256i, __m256 val) { acc[v] = _mm256_fmadd_ps(val, _mm256_loadu_ps(at(pos + 8 * v)), acc[v]); }
+    ENTQ_AVX2_FN void full(int v, int64_t pos, __m256i, __m256 val) { acc = _mm256_fmadd_ps(val, _mm256_loadu_ps(at(pos + 8 * v)), acc); }
     ENTQ_AVX2_FN void masked(int v, int64_t pos, __m256i, __m256 val, __m256i on) {
-        acc[v] = _mm256_fmadd_ps(val, _mm256_maskload_ps(at(pos + 8 * v), on), acc[v]);  // inactive lanes load 0
+        acc = _mm256_fmadd_ps(val, _mm256_maskload_ps(at(pos + 8 * v), on), acc);  // inactive lanes load 0
     }
     ENTQ_AVX2_FN float sum() const {
-        const __m256 a = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
         h = _mm_add_ps(h, _mm_movehl_ps(h, h));
         return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
     }
@@ -266,7 +265,7 @@ ENTQ_AVX2_FN static inline void run(const entq_avx2_table * t, entq_decoder * co
 /* sum over the next n symbols of codebook[code] * act[k] (k = 0..n-1), the row
  * scale left to the caller. Requires entq_avx2_available(). */
 ENTQ_AVX2_FN ENTQ_NOINLINE static float entq_avx2_dec_dot(const entq_avx2_table * t, entq_decoder * d, uint64_t n, const float * act) {
-    entq_avx2::DotSink s{act, {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}};
+    entq_avx2::DotSink s{act, _mm256_setzero_ps()};
     entq_avx2::run<1>(t, &d, n, &s);
     return s.sum();
 }
@@ -277,8 +276,7 @@ ENTQ_AVX2_FN ENTQ_NOINLINE static float entq_avx2_dec_dot(const entq_avx2_table 
 ENTQ_AVX2_FN ENTQ_NOINLINE static void entq_avx2_dec_dot2(const entq_avx2_table * t, entq_decoder * d0, entq_decoder * d1, uint64_t n,
                                                           const float * act, float sums[2]) {
     entq_decoder * const d[2] = {d0, d1};
-    entq_avx2::DotSink s[2] = {{act, {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}},
-                               {act, {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}}};
+    entq_avx2::DotSink s[2] = {{act, _mm256_setzero_ps()}, {act, _mm256_setzero_ps()}};
     entq_avx2::run<2>(t, d, n, s);
     sums[0] = s[0].sum();
     sums[1] = s[1].sum();
