@@ -11,12 +11,15 @@
 // value meets its activation in a fused multiply-add, and the thread's
 // segments are decoded two at a time (the first half paired with the second)
 // so that one segment's dependent decode chain fills the other's stalls.
+// With more columns, blocks of rows are decoded to f32 and multiplied with all
+// columns in register tiles (entq_gemm_avx2.h), else by row-by-column dots.
 #include "cpu/entq_cpu.h"
 
 #include "ggml-cpu-impl.h"
 #include "vec.h"
 
 #include "cpu/entq_decode_avx2.h"
+#include "cpu/entq_gemm_avx2.h"
 #include "ggml/entq_ggml.h"
 #include "stream/entq_decode.h"
 
@@ -40,6 +43,8 @@ struct entq_scratch {
 #endif
     std::vector<uint8_t> codes;
     std::vector<float> rows;
+    std::vector<const float *> xcols;  // the activation and output columns' addresses
+    std::vector<float *> ycols;
 };
 
 thread_local std::unique_ptr<entq_scratch> scratch;
@@ -150,6 +155,16 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
 #endif
         return;
     }
+    s.xcols.resize(ncols);
+    s.ycols.resize(ncols);
+    for (int64_t i13 = 0, c = 0; i13 < x->ne[3]; i13++) {
+        for (int64_t i12 = 0; i12 < x->ne[2]; i12++) {
+            for (int64_t i11 = 0; i11 < x->ne[1]; i11++, c++) {
+                s.xcols[c] = (const float *) ((const char *) x->data + i11 * x->nb[1] + i12 * x->nb[2] + i13 * x->nb[3]);
+                s.ycols[c] = (float *) ((char *) dst->data + i11 * dst->nb[1] + i12 * dst->nb[2] + i13 * dst->nb[3]);
+            }
+        }
+    }
     for (uint32_t seg = seg0; seg < seg1; seg++) {
         entq_decoder d;
         entq_dec_init(&in, buf, seg, &d);
@@ -173,15 +188,16 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
                     row[k] = s.table.value[s.codes[k]] * scale;
                 }
             }
-            for (int64_t i13 = 0; i13 < x->ne[3]; i13++) {
-                for (int64_t i12 = 0; i12 < x->ne[2]; i12++) {
-                    for (int64_t i11 = 0; i11 < x->ne[1]; i11++) {
-                        const float * xc = (const float *) ((const char *) x->data + i11 * x->nb[1] + i12 * x->nb[2] + i13 * x->nb[3]);
-                        float * yc = (float *) ((char *) dst->data + i11 * dst->nb[1] + i12 * dst->nb[2] + i13 * dst->nb[3]);
-                        for (uint32_t b = 0; b < nb; b++) {
-                            ggml_vec_dot_f32((int) K, yc + seg_row0 + r + b, 0, s.rows.data() + (size_t) b * K, 0, xc, 0, 1);
-                        }
-                    }
+            const uint32_t row0 = seg_row0 + r;
+#if ENTQ_AVX2_DECODER
+            if (simd) {
+                entq_avx2_gemm(s.rows.data(), (size_t) K, nb, K, s.xcols.data(), s.ycols.data(), (uint32_t) ncols, row0);
+                continue;
+            }
+#endif
+            for (int64_t c = 0; c < ncols; c++) {
+                for (uint32_t b = 0; b < nb; b++) {
+                    ggml_vec_dot_f32((int) K, s.ycols[c] + row0 + b, 0, s.rows.data() + (size_t) b * K, 0, s.xcols[c], 0, 1);
                 }
             }
         }

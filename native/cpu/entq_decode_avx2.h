@@ -125,6 +125,13 @@ ENTQ_AVX2_FN static inline Entry lookup(const entq_avx2_table * t, __m256i slot)
     return {_mm256_and_si256(fb, _mm256_set1_epi32(0xffff)), _mm256_srli_epi32(fb, 16), _mm256_shuffle_ps(g0, g1, 0xDD)};
 }
 
+/* The sum of a vector's 8 lanes, in a fixed order. */
+ENTQ_AVX2_FN static inline float hsum(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
 /* One decoder's lanes in registers during a run. */
 struct Lanes {
     __m256i x[4];
@@ -144,11 +151,7 @@ struct DotSink {
     ENTQ_AVX2_FN void masked(int v, int64_t pos, __m256i, __m256 val, __m256i on) {
         acc = _mm256_fmadd_ps(val, _mm256_maskload_ps(at(pos + 8 * v), on), acc);  // inactive lanes load 0
     }
-    ENTQ_AVX2_FN float sum() const {
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-    }
+    ENTQ_AVX2_FN float sum() const { return hsum(acc); }
 };
 
 struct ValueSink {

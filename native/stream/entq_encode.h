@@ -18,9 +18,9 @@
 #define ENTQ_DEFAULT_SEGMENT_SYMBOLS 65536u
 
 /* The automatic prob_bits choice stops at 12: a 4096-slot table fits the
- * decoders' fast paths (the CPU's u32 table, ~1.4x faster than the wide one;
- * the GPU's shared memory) and costs ~0.1% in size over 14 bits on weight
- * codes (docs/BENCHMARKS.md). 13 and 14 stay valid when asked for. */
+ * decoders' fast memory (the CPU's 32 KB slot table in L1/L2, 1.2x faster
+ * than at 14 bits; the GPU's shared memory) and costs ~0.1% in size over 14
+ * bits on weight codes (docs/BENCHMARKS.md). 13 and 14 stay valid when asked for. */
 #define ENTQ_AUTO_MAX_PROB_BITS 12u
 
 typedef struct entq_params {
