@@ -60,7 +60,7 @@ TEST(cpu_avx2_gemm_matches_f64_reference) {
 }
 
 TEST(cpu_gemm_bench) {
-    // ENTQ_BENCH=1 (`npm run bench:cpu-gemm`; ENTQ_BENCH_K sets K): a 2048 x 1024 weight in the kernel's 8-row
+    // ENTQ_BENCH=1 (`npm run bench:cpu-gemm`; ENTQ_BENCH_K sets K): 1024 rows of K = 2048 in the kernel's 8-row
     // blocks against 512 activation columns (a prompt batch), one core; else a small size
     if (!entq_avx2_available()) return;
     const bool full = std::getenv("ENTQ_BENCH") != nullptr;
