@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "stream/entq_encode.h"
 #include "stream/entq_format.h"
 #include "test.h"
 
@@ -76,4 +77,21 @@ inline std::vector<uint8_t> makeCodesWithEntropy(uint64_t n, double bits, uint64
         c[i] = codeFromIndex((int)std::lround(v), ENTQ_CODES_INT8);
     }
     return c;
+}
+
+// Encodes codes as one stream (row scales in [0.25, 1.25), seeded by the shape); empty on failure.
+inline std::vector<uint8_t> encodeCodes(uint32_t K, uint32_t N, const std::vector<uint8_t> &codes, uint32_t kind,
+                                        uint32_t segment_symbols = 0, uint32_t prob_bits = 0,
+                                        const uint16_t *codebook = nullptr) {
+    std::vector<uint16_t> scales(N);
+    entq_test::Rng rng(K * 31ull + N);
+    for (auto &v : scales) v = entq_f32_to_f16((float)(0.25 + rng.uniform()));
+    entq_params p = {kind, codebook, 0.5f, scales.data(), segment_symbols, prob_bits};
+    entq_plan_t plan;
+    if (entq_plan(K, N, codes.data(), &p, &plan) != ENTQ_OK) return {};
+    std::vector<uint32_t> buf((entq_encode_bound(&plan) + 3) / 4);  // 4-aligned
+    uint64_t size = 0;
+    if (entq_encode(&plan, codes.data(), reinterpret_cast<uint8_t *>(buf.data()), &size) != ENTQ_OK) return {};
+    const uint8_t *b = reinterpret_cast<const uint8_t *>(buf.data());
+    return std::vector<uint8_t>(b, b + size);
 }
