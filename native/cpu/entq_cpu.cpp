@@ -1,14 +1,23 @@
 // entq_cpu.cpp - fused decode + matrix multiply for coded weights on ggml-cpu.
 //
-// Work split: a stream's segments decode independently, so thread ith of nth
-// takes segments [n_seg*ith/nth, n_seg*(ith+1)/nth) and writes only their rows
-// of dst; threads never synchronise. Each row is decoded exactly once per call
-// and reused for every activation column. Activations stay f32.
+// Two paths, chosen by what the weight's data holds:
+// * the CPU layout (entq_cpu_layout.h), repacked at load by the CPU_ENTQ
+//   buffer type (entq_cpu_buffer.cpp): groups of 8 x R rows whose 8 prefix-
+//   coded streams decode together into a buffer of int8 levels; one column
+//   (generation) meets them in an int16 dot product (entq_layout_dot.h), more
+//   columns (prompts) in f32 register tiles (entq_gemm_avx2.h);
+// * the file's ENTQ stream, in a plain CPU buffer (mmap) or kept by CPU_ENTQ
+//   where a layout would not pay: the rANS decoders below.
 //
-// Decoding: the AVX2 decoder (entq_decode_avx2.h) when the CPU has AVX2, else
-// the reference (native/stream/entq_decode.h); both decode the same symbols.
-// With one column the AVX2 path never materialises the row: each decoded
-// value meets its activation in a fused multiply-add, and the thread's
+// Work split: thread ith of nth takes its share of the layout's groups, or of
+// the stream's segments, and writes only their rows of dst; threads never
+// synchronise. Each row is decoded exactly once per call and reused for every
+// activation column.
+//
+// rANS decoding: the AVX2 decoder (entq_decode_avx2.h) when the CPU has AVX2,
+// else the reference (native/stream/entq_decode.h); both decode the same
+// symbols. With one column the AVX2 path never materialises the row: each
+// decoded value meets its activation in a fused multiply-add, and the thread's
 // segments are decoded two at a time (the first half paired with the second)
 // so that one segment's dependent decode chain fills the other's stalls.
 // With more columns, blocks of rows are decoded to f32 and multiplied with all
@@ -18,8 +27,10 @@
 #include "ggml-cpu-impl.h"
 #include "vec.h"
 
+#include "cpu/entq_cpu_buffer.h"
 #include "cpu/entq_decode_avx2.h"
 #include "cpu/entq_gemm_avx2.h"
+#include "cpu/entq_layout_dot.h"
 #include "ggml/entq_ggml.h"
 #include "stream/entq_decode.h"
 
@@ -45,6 +56,11 @@ struct entq_scratch {
     std::vector<float> rows;
     std::vector<const float *> xcols;  // the activation and output columns' addresses
     std::vector<float *> ycols;
+    // the CPU layout's
+    uint64_t ltab[1u << ENTQ_LAYOUT_TABLE_BITS];
+    std::vector<int8_t> levels;  // a group's 8 streams
+    std::vector<int16_t> q16;    // activations for the int16 dot
+    std::vector<float> d16;
 };
 
 thread_local std::unique_ptr<entq_scratch> scratch;
@@ -100,6 +116,90 @@ void gemv_avx2(const ggml_tensor * w, const entq_info & in, const uint8_t * buf,
 }
 #endif
 
+// The addresses of src1's and dst's columns (any strides over dims 1-3).
+void collect_columns(const ggml_tensor * x, const ggml_tensor * dst, entq_scratch & s) {
+    const int64_t ncols = x->ne[1] * x->ne[2] * x->ne[3];
+    s.xcols.resize(ncols);
+    s.ycols.resize(ncols);
+    for (int64_t i13 = 0, c = 0; i13 < x->ne[3]; i13++) {
+        for (int64_t i12 = 0; i12 < x->ne[2]; i12++) {
+            for (int64_t i11 = 0; i11 < x->ne[1]; i11++, c++) {
+                s.xcols[c] = (const float *) ((const char *) x->data + i11 * x->nb[1] + i12 * x->nb[2] + i13 * x->nb[3]);
+                s.ycols[c] = (float *) ((char *) dst->data + i11 * dst->nb[1] + i12 * dst->nb[2] + i13 * dst->nb[3]);
+            }
+        }
+    }
+}
+
+// dst = W x over the CPU layout: this thread's groups, each decoded once (8 streams together),
+// then every row of it against every column.
+void layout_mul_mat(const ggml_compute_params * params, ggml_tensor * dst, const entq_layout * L, entq_scratch & s) {
+    const ggml_tensor * w = dst->src[0];
+    const ggml_tensor * x = dst->src[1];
+    if ((int64_t) L->K != w->ne[0] || (int64_t) L->N != w->ne[1]) {
+        GGML_ABORT("entq: tensor '%s': CPU layout of [%u, %u] for a [%lld, %lld] weight", w->name, L->K, L->N, (long long) w->ne[0],
+                   (long long) w->ne[1]);
+    }
+    const uint32_t g0 = (uint32_t) ((uint64_t) L->n_groups * params->ith / params->nth);
+    const uint32_t g1 = (uint32_t) ((uint64_t) L->n_groups * (params->ith + 1) / params->nth);
+    if (g0 == g1) {
+        return;
+    }
+    const uint32_t K = L->K, R = L->rows_per_stream, S = ENTQ_LAYOUT_STREAMS;
+    const size_t stride = (size_t) R * K + ENTQ_LAYOUT_OVERRUN;
+    s.levels.resize(S * stride);
+    entq_layout_build_table(L, s.ltab);
+    const int64_t ncols = x->ne[1] * x->ne[2] * x->ne[3];
+    if (ncols == 1) {
+        s.q16.resize(entq_act16_len(K));
+        s.d16.resize(entq_act16_blocks(K));
+        entq_act16_quantize((const float *) x->data, K, s.q16.data(), s.d16.data());
+        float * y = (float *) dst->data;
+        for (uint32_t g = g0; g < g1; g++) {
+            entq_layout_decode_group<ENTQ_LAYOUT_STREAMS>(L, s.ltab, g, s.levels.data(), stride);
+            for (uint32_t st = 0; st < S; st++) {
+                const int8_t * lv = s.levels.data() + st * stride;
+                for (uint32_t j = 0; j < entq_layout_stream_rows(L, g, st); j++, lv += K) {
+                    const uint32_t r = (g * R + j) * S + st;
+                    y[r] = entq_layout_dot16(lv, s.q16.data(), s.d16.data(), K) * entq_layout_row_scale(L, r);
+                }
+            }
+        }
+        return;
+    }
+    collect_columns(x, dst, s);
+    s.rows.resize((size_t) S * K);
+    for (uint32_t g = g0; g < g1; g++) {
+        entq_layout_decode_group<ENTQ_LAYOUT_STREAMS>(L, s.ltab, g, s.levels.data(), stride);
+        for (uint32_t j = 0; j < R; j++) {
+            const uint32_t r0 = (g * R + j) * S;  // row j of each stream: S consecutive rows
+            if (r0 >= L->N) {
+                break;
+            }
+            const uint32_t nb = std::min(S, L->N - r0);
+            for (uint32_t b = 0; b < nb; b++) {
+                const int8_t * lv = s.levels.data() + b * stride + (size_t) j * K;
+                const float scale = entq_layout_row_scale(L, r0 + b);
+                float * row = s.rows.data() + (size_t) b * K;
+                for (uint32_t k = 0; k < K; k++) {
+                    row[k] = (float) lv[k] * scale;
+                }
+            }
+#if ENTQ_AVX2_DECODER
+            if (entq_avx2_available()) {
+                entq_avx2_gemm(s.rows.data(), K, nb, K, s.xcols.data(), s.ycols.data(), (uint32_t) ncols, r0);
+                continue;
+            }
+#endif
+            for (int64_t c = 0; c < ncols; c++) {
+                for (uint32_t b = 0; b < nb; b++) {
+                    ggml_vec_dot_f32((int) K, s.ycols[c] + r0 + b, 0, s.rows.data() + (size_t) b * K, 0, s.xcols[c], 0, 1);
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 
 extern "C" bool entq_cpu_supports_op(const struct ggml_tensor * op) {
@@ -115,10 +215,26 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
     const ggml_tensor * x = dst->src[1];
     GGML_ASSERT(entq_cpu_supports_op(dst));
 
-    // the view's nb[3] is the stream's byte count: parse checks every section against it
+    if (!scratch) {
+        scratch = std::make_unique<entq_scratch>();
+    }
+    entq_scratch & s = *scratch;
+
+    // the view's nb[3] is the stream's byte count; a CPU_ENTQ buffer holds a record instead
     const uint8_t * buf = (const uint8_t *) w->data;
+    uint64_t size = ggml_nbytes(w);
+    if (size >= sizeof(entq_cpu_weight) && entq_rd32(buf) == ENTQ_CPU_WEIGHT_MAGIC) {
+        entq_cpu_weight rec;
+        memcpy(&rec, buf, sizeof(rec));
+        if (rec.is_layout) {
+            layout_mul_mat(params, dst, (const entq_layout *) rec.data, s);
+            return;
+        }
+        buf = rec.data;
+        size = rec.bytes;
+    }
     entq_info in;
-    int st = entq_parse_shape(buf, ggml_nbytes(w), (uint32_t) w->ne[0], (uint32_t) w->ne[1], &in);
+    int st = entq_parse_shape(buf, size, (uint32_t) w->ne[0], (uint32_t) w->ne[1], &in);
     if (st != ENTQ_OK || w->ne[0] > UINT32_MAX || w->ne[1] > UINT32_MAX) {
         GGML_ABORT("entq: tensor '%s': %s", w->name, entq_status_str(st == ENTQ_OK ? ENTQ_ERR_SHAPE : st));
     }
@@ -129,10 +245,6 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
         return;
     }
 
-    if (!scratch) {
-        scratch = std::make_unique<entq_scratch>();
-    }
-    entq_scratch & s = *scratch;
     const bool simd = use_avx2();
 #if ENTQ_AVX2_DECODER
     if (simd) {
@@ -155,16 +267,7 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
 #endif
         return;
     }
-    s.xcols.resize(ncols);
-    s.ycols.resize(ncols);
-    for (int64_t i13 = 0, c = 0; i13 < x->ne[3]; i13++) {
-        for (int64_t i12 = 0; i12 < x->ne[2]; i12++) {
-            for (int64_t i11 = 0; i11 < x->ne[1]; i11++, c++) {
-                s.xcols[c] = (const float *) ((const char *) x->data + i11 * x->nb[1] + i12 * x->nb[2] + i13 * x->nb[3]);
-                s.ycols[c] = (float *) ((char *) dst->data + i11 * dst->nb[1] + i12 * dst->nb[2] + i13 * dst->nb[3]);
-            }
-        }
-    }
+    collect_columns(x, dst, s);
     for (uint32_t seg = seg0; seg < seg1; seg++) {
         entq_decoder d;
         entq_dec_init(&in, buf, seg, &d);

@@ -52,7 +52,7 @@ static inline bool entq_repack_levels(const entq_info * in, const uint8_t * buf,
     for (uint32_t i = 0; i < in->n_sym; i++) {
         const float v = entq_codebook_value(in, buf, in->symbols[i]);
         if (v == 0.0f) continue;
-        int ex;
+        int ex = 0;
         double m = std::frexp((double) v, &ex);  // v = m 2^ex, |m| in [0.5, 1): 24 significant bits at most
         int64_t im = (int64_t) std::ldexp(m, 53);
         ex -= 53;

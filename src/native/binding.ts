@@ -166,6 +166,27 @@ export interface NativeBinding extends NativeQuantBinding {
     /** the fixed header's fields from a stream's first fixedHeaderBytes bytes */
     streamHeader(firstBytes: Uint8Array): Omit<NativeStreamInfo, "frequencies" | "bytes">;
     fixedHeaderBytes: number;
+    /**
+     * The CPU layout the patched ggml-cpu builds from this stream at load (native/cpu/entq_repack.h):
+     * status "ok", or why the stream would stay as it is ("levels": no int8 grid, "larger": layout over
+     * maxGrowth x the stream, "payload": a segment does not decode); with levels: true also the decoded
+     * int8 levels (row-major; value = level x unit x f16 row scale) and whether both layout decoders agree.
+     */
+    cpuLayout(stream: Uint8Array, options?: { maxGrowth?: number; threads?: number; levels?: boolean }): Promise<NativeCpuLayout>;
+}
+
+export interface NativeCpuLayout {
+    status: "ok" | "levels" | "larger" | "payload" | "too-large";
+    streamBytes: number;
+    layoutBytes?: number;
+    segment?: number;
+    pairCode?: boolean;
+    codes?: number;
+    rowsPerStream?: number;
+    groups?: number;
+    unit?: number;
+    levels?: Int8Array;
+    decodersAgree?: boolean;
 }
 
 let binding: NativeBinding | undefined;
