@@ -2,7 +2,7 @@
 //
 // Two paths, chosen by what the weight's data holds:
 // * the CPU layout (entq_cpu_layout.h), repacked at load by the CPU_ENTQ
-//   buffer type (entq_cpu_buffer.cpp): groups of 8 x R rows whose 8 prefix-
+//   buffer type (entq_cpu_buffer.cpp): groups of 12 x R rows whose 12 prefix-
 //   coded streams decode together into a buffer of int8 levels; one column
 //   (generation) meets them in an int16 dot product (entq_layout_dot.h), more
 //   columns (prompts) in f32 register tiles (entq_gemm_avx2.h);
@@ -58,7 +58,7 @@ struct entq_scratch {
     std::vector<float *> ycols;
     // the CPU layout's
     uint64_t ltab[1u << ENTQ_LAYOUT_TABLE_BITS];
-    std::vector<int8_t> levels;  // a group's 8 streams
+    std::vector<int8_t> levels;  // a group's streams
     std::vector<int16_t> q16;    // activations for the int16 dot
     std::vector<float> d16;
 };
@@ -131,7 +131,7 @@ void collect_columns(const ggml_tensor * x, const ggml_tensor * dst, entq_scratc
     }
 }
 
-// dst = W x over the CPU layout: this thread's groups, each decoded once (8 streams together),
+// dst = W x over the CPU layout: this thread's groups, each decoded once (12 streams together),
 // then every row of it against every column.
 void layout_mul_mat(const ggml_compute_params * params, ggml_tensor * dst, const entq_layout * L, entq_scratch & s) {
     const ggml_tensor * w = dst->src[0];
@@ -156,7 +156,7 @@ void layout_mul_mat(const ggml_compute_params * params, ggml_tensor * dst, const
         entq_act16_quantize((const float *) x->data, K, s.q16.data(), s.d16.data());
         float * y = (float *) dst->data;
         for (uint32_t g = g0; g < g1; g++) {
-            entq_layout_decode_group<ENTQ_LAYOUT_STREAMS>(L, s.ltab, g, s.levels.data(), stride);
+            entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, s.ltab, g, s.levels.data(), stride);
             for (uint32_t st = 0; st < S; st++) {
                 const int8_t * lv = s.levels.data() + st * stride;
                 for (uint32_t j = 0; j < entq_layout_stream_rows(L, g, st); j++, lv += K) {
@@ -170,7 +170,7 @@ void layout_mul_mat(const ggml_compute_params * params, ggml_tensor * dst, const
     collect_columns(x, dst, s);
     s.rows.resize((size_t) S * K);
     for (uint32_t g = g0; g < g1; g++) {
-        entq_layout_decode_group<ENTQ_LAYOUT_STREAMS>(L, s.ltab, g, s.levels.data(), stride);
+        entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, s.ltab, g, s.levels.data(), stride);
         for (uint32_t j = 0; j < R; j++) {
             const uint32_t r0 = (g * R + j) * S;  // row j of each stream: S consecutive rows
             if (r0 >= L->N) {

@@ -13,8 +13,9 @@
  *              max_growth x the stream (entq_repack_result::layout_bytes says
  *              by how much)
  *
- * Decoding needs the whole tensor's codes at once (N x K bytes, freed on
- * return): the code is chosen from their counts before any stream is written.
+ * Memory while it runs: the whole tensor's codes (N x K bytes: the code is
+ * chosen from their counts before any stream is written), per thread a pair
+ * histogram (512 KB) and its streams (~the layout's size), and the layout.
  */
 #ifndef ENTQ_REPACK_H
 #define ENTQ_REPACK_H
@@ -28,6 +29,10 @@
 #include "cpu/entq_cpu_layout.h"
 #include "cpu/entq_decode_avx2.h"
 #include "stream/entq_decode.h"
+
+#ifndef ENTQ_REPACK_STREAM_SYMBOLS
+#define ENTQ_REPACK_STREAM_SYMBOLS 4096
+#endif
 
 enum entq_repack_status {
     ENTQ_REPACK_OK = 0,
@@ -83,6 +88,26 @@ static inline void entq_repack_parallel(uint32_t n, int nthreads, F f) {
     for (auto & th : pool) th.join();
 }
 
+/* Appends code words LSB first: one unaligned 8-byte store per word, no branch
+ * (out needs 8 bytes of room past the last whole byte). */
+struct entq_repack_writer {
+    uint8_t * out;
+    uint64_t acc = 0;
+    uint32_t n = 0;
+    void put(uint32_t word, uint32_t len) {
+        acc |= (uint64_t) word << n;
+        n += len;
+        memcpy(out, &acc, 8);
+        out += n >> 3;
+        acc >>= n & ~7u;
+        n &= 7;
+    }
+    uint8_t * finish() {
+        if (n) *out++ = (uint8_t) acc;
+        return out;
+    }
+};
+
 static inline entq_repack_result entq_repack(const entq_info * in, const uint8_t * buf, int nthreads, double max_growth) {
     entq_repack_result res;
     int e;
@@ -94,24 +119,45 @@ static inline entq_repack_result entq_repack(const entq_info * in, const uint8_t
     const uint32_t K = in->K, N = in->N;
     const int nt = std::max(1, nthreads);
 
-    // 1. every segment's codes, each segment checked to its end
-    std::vector<uint8_t> codes((size_t) K * N);
+    // groups: R rows per stream, ~ENTQ_REPACK_STREAM_SYMBOLS symbols per stream, but at least 4 groups where N allows
+    const uint32_t S = ENTQ_LAYOUT_STREAMS;
+    uint32_t R = std::max<uint32_t>(1, (ENTQ_REPACK_STREAM_SYMBOLS + K - 1) / K);
+    R = std::max<uint32_t>(1, std::min<uint32_t>(R, N / (4 * S)));
+    const uint32_t G = S * R, n_groups = (N + G - 1) / G, n_streams = n_groups * S;
+    // a stream's symbols, in order: rows g G + S j + s
+    auto for_stream = [&](const uint8_t * codes, uint32_t idx, auto && f) {
+        const uint32_t g = idx / S, s = idx % S;
+        for (uint32_t j = 0; j < R; j++) {
+            const uint64_t r = (uint64_t) g * G + (uint64_t) j * S + s;
+            if (r >= N) break;
+            f(codes + r * K, K);
+        }
+    };
+
+    // 1. every segment's codes, each segment checked to its end; counts of pairs (a | b << 8) of
+    //    codes as the streams pair them: within rows when K is even (any row order pairs alike)
+    std::unique_ptr<uint8_t[]> codes(new uint8_t[(size_t) K * N]);
     std::vector<int> seg_status(in->n_seg, ENTQ_OK);
-    entq_repack_parallel(in->n_seg, nt, [&](uint32_t seg, uint32_t) {
+    std::vector<std::vector<uint64_t>> pc(nt, std::vector<uint64_t>(1u << 16, 0));
+    entq_repack_parallel(in->n_seg, nt, [&](uint32_t seg, uint32_t t) {
         entq_decoder d;
         entq_dec_init(in, buf, seg, &d);
-        uint8_t * out = codes.data() + (size_t) seg * in->rows_per_seg * K;
-        std::unique_ptr<entq_dtable> t(new entq_dtable);
-        entq_build_dtable(in, buf, t.get());
+        uint8_t * out = codes.get() + (size_t) seg * in->rows_per_seg * K;
+        std::unique_ptr<entq_dtable> tab(new entq_dtable);
+        entq_build_dtable(in, buf, tab.get());
 #if ENTQ_AVX2_DECODER
         if (entq_avx2_available()) {
             std::unique_ptr<entq_avx2_table> a(new entq_avx2_table);
             entq_avx2_build_table(in, buf, a.get());
-            entq_avx2_dec_codes(a.get(), t->sym, &d, d.count, out);
+            entq_avx2_dec_codes(a.get(), tab->sym, &d, d.count, out);
         } else
 #endif
-            entq_dec_run(t.get(), &d, d.count, out);
+            entq_dec_run(tab.get(), &d, d.count, out);
         seg_status[seg] = entq_dec_finish(&d);
+        if (K % 2 == 0) {
+            uint64_t * c = pc[t].data();
+            for (uint64_t i = 0; i < d.count; i += 2) c[out[i] | out[i + 1] << 8]++;
+        }
     });
     for (uint32_t seg = 0; seg < in->n_seg; seg++)
         if (seg_status[seg] != ENTQ_OK) {
@@ -119,66 +165,53 @@ static inline entq_repack_result entq_repack(const entq_info * in, const uint8_t
             res.seg = seg;
             return res;
         }
-
-    // 2. groups: R rows per stream, ~4096 symbols per stream, but at least 4 groups where N allows
-    const uint32_t S = ENTQ_LAYOUT_STREAMS;
-    uint32_t R = std::max<uint32_t>(1, (4096 + K - 1) / K);
-    R = std::max<uint32_t>(1, std::min<uint32_t>(R, N / (4 * S)));
-    const uint32_t G = S * R, n_groups = (N + G - 1) / G, n_streams = n_groups * S;
-
-    // a stream's symbols, in order: rows g G + 8 j + s
-    auto for_stream = [&](uint32_t idx, auto && f) {
-        const uint32_t g = idx / S, s = idx % S;
-        for (uint32_t j = 0; j < R; j++) {
-            const uint64_t r = (uint64_t) g * G + (uint64_t) j * S + s;
-            if (r >= N) break;
-            f(codes.data() + r * K, K);
-        }
-    };
-
-    // 3. counts of symbols and of pairs (symbol index = rank among present symbols)
-    uint8_t rank[256] = {0};
-    for (uint32_t i = 0; i < in->n_sym; i++) rank[in->symbols[i]] = (uint8_t) i;
-    const uint32_t ns = in->n_sym, npairs_all = ns * ns;
-    std::vector<std::vector<uint64_t>> pc(nt, std::vector<uint64_t>(npairs_all + ns, 0));  // pairs, then symbols
-    entq_repack_parallel(n_streams, nt, [&](uint32_t idx, uint32_t t) {
-        uint64_t * c = pc[t].data();
-        int prev = -1;
-        for_stream(idx, [&](const uint8_t * row, uint32_t n) {
-            for (uint32_t k = 0; k < n; k++) {
-                const int r = rank[row[k]];
-                c[npairs_all + r]++;
-                if (prev < 0) prev = r;
-                else {
-                    c[prev * ns + r]++;
-                    prev = -1;
+    if (K % 2) {  // pairs cross rows: count them in stream order, an odd stream's last symbol paired with itself
+        entq_repack_parallel(n_streams, nt, [&](uint32_t idx, uint32_t t) {
+            uint64_t * c = pc[t].data();
+            int prev = -1;
+            for_stream(codes.get(), idx, [&](const uint8_t * row, uint32_t n) {
+                for (uint32_t k = 0; k < n; k++) {
+                    if (prev < 0) prev = row[k];
+                    else {
+                        c[prev | row[k] << 8]++;
+                        prev = -1;
+                    }
                 }
-            }
+            });
+            if (prev >= 0) c[prev | prev << 8]++;
         });
-        if (prev >= 0) c[prev * ns + prev]++;  // an odd count: the last symbol paired with itself
-    });
-    std::vector<uint64_t> pair_count(npairs_all, 0), sym_count(ns, 0);
-    for (int t = 0; t < nt; t++) {
-        for (uint32_t p = 0; p < npairs_all; p++) pair_count[p] += pc[t][p];
-        for (uint32_t r = 0; r < ns; r++) sym_count[r] += pc[t][npairs_all + r];
     }
+    std::vector<uint64_t> pair_count(1u << 16, 0), sym_count(256, 0);
+    for (int t = 0; t < nt; t++)
+        for (uint32_t p = 0; p < (1u << 16); p++) pair_count[p] += pc[t][p];
     pc.clear();
+    for (uint32_t p = 0; p < (1u << 16); p++) {
+        sym_count[p & 255] += pair_count[p];
+        sym_count[p >> 8] += pair_count[p];
+    }
+    if (K % 2)  // the pads: an odd stream's last symbol was counted twice
+        for (uint32_t idx = 0; idx < n_streams; idx++) {
+            uint64_t n = 0;
+            const uint8_t * last = nullptr;
+            for_stream(codes.get(), idx, [&](const uint8_t * row, uint32_t k) {
+                n += k;
+                last = row + k - 1;
+            });
+            if (n & 1) sym_count[*last]--;
+        }
 
-    // 4. both codes, keep the smaller layout
+    // 2. both codes, keep the smaller layout
     constexpr uint32_t T = ENTQ_LAYOUT_TABLE_BITS;
     struct code_choice {
-        std::vector<uint32_t> id;        // code index -> symbol (single) or pair index
+        std::vector<uint32_t> id;  // code index -> symbol or pair (a | b << 8)
         std::vector<uint8_t> len;
-        std::vector<int32_t> of;         // symbol or pair index -> code index, -1 when absent
         uint64_t payload_bits = 0;
     };
     auto make = [&](const std::vector<uint64_t> & cnt) {
         code_choice c;
-        c.of.assign(cnt.size(), -1);
         std::vector<uint64_t> w;
         for (uint32_t i = 0; i < cnt.size(); i++)
             if (cnt[i]) {
-                c.of[i] = (int32_t) c.id.size();
                 c.id.push_back(i);
                 w.push_back(cnt[i]);
             }
@@ -200,32 +233,60 @@ static inline entq_repack_result entq_repack(const entq_info * in, const uint8_t
     res.pair_code = use_pairs;
     std::vector<uint32_t> words(code.id.size());
     entq_prefix_codewords(code.len.data(), (uint32_t) code.len.size(), words.data());
+    // word and length by symbol (or pair): word | len << 24
+    std::vector<uint32_t> enc(use_pairs ? 1u << 16 : 256, 0);
+    for (size_t c = 0; c < code.id.size(); c++) enc[code.id[c]] = words[c] | (uint32_t) code.len[c] << 24;
 
-    // 5. stream sizes, then the layout's sections
+    // 3. the streams, each thread a contiguous run of them into its own buffer (an exact bound)
     std::vector<uint64_t> stream_bytes(n_streams);
-    entq_repack_parallel(n_streams, nt, [&](uint32_t idx, uint32_t) {
-        uint64_t bits = 0;
-        int prev = -1;
-        for_stream(idx, [&](const uint8_t * row, uint32_t n) {
-            for (uint32_t k = 0; k < n; k++) {
-                const int r = rank[row[k]];
-                if (!use_pairs) bits += code.len[code.of[r]];
-                else if (prev < 0) prev = r;
-                else {
-                    bits += code.len[code.of[prev * ns + r]];
-                    prev = -1;
+    std::vector<std::vector<uint8_t>> tbuf(nt);
+    const uint32_t nrun = std::min<uint32_t>(nt, n_streams);
+    entq_repack_parallel(nrun, nrun, [&](uint32_t t, uint32_t) {
+        const uint32_t i0 = (uint32_t) ((uint64_t) n_streams * t / nrun), i1 = (uint32_t) ((uint64_t) n_streams * (t + 1) / nrun);
+        uint64_t syms = 0;
+        for (uint32_t idx = i0; idx < i1; idx++) for_stream(codes.get(), idx, [&](const uint8_t *, uint32_t n) { syms += n; });
+        tbuf[t].resize((syms + (i1 - i0)) * T / 8 + 2 * (i1 - i0) + 16);
+        uint8_t * o = tbuf[t].data();
+        for (uint32_t idx = i0; idx < i1; idx++) {
+            entq_repack_writer w{o};
+            int prev = -1;
+            for_stream(codes.get(), idx, [&](const uint8_t * row, uint32_t n) {
+                if (!use_pairs) {
+                    for (uint32_t k = 0; k < n; k++) w.put(enc[row[k]] & 0xffffff, enc[row[k]] >> 24);
+                    return;
                 }
+                uint32_t k = 0;
+                if (prev >= 0) {  // a pair across rows (odd K)
+                    const uint32_t c = enc[prev | row[0] << 8];
+                    w.put(c & 0xffffff, c >> 24);
+                    prev = -1;
+                    k = 1;
+                }
+                for (; k + 1 < n; k += 2) {
+                    const uint32_t c = enc[row[k] | row[k + 1] << 8];
+                    w.put(c & 0xffffff, c >> 24);
+                }
+                if (k < n) prev = row[k];
+            });
+            if (prev >= 0) {
+                const uint32_t c = enc[prev | prev << 8];
+                w.put(c & 0xffffff, c >> 24);
             }
-        });
-        if (prev >= 0) bits += code.len[code.of[prev * ns + prev]];
-        stream_bytes[idx] = (bits + 7) / 8;
+            uint8_t * end = w.finish();
+            stream_bytes[idx] = (uint64_t) (end - o);
+            o = end;
+        }
+        tbuf[t].resize((size_t) (o - tbuf[t].data()));
     });
+    codes.reset();
     uint64_t payload = 0;
     for (uint64_t b : stream_bytes) payload += b;
     if (payload > UINT32_MAX) {
         res.status = ENTQ_REPACK_TOO_LARGE;
         return res;
     }
+
+    // 4. the layout's sections
     auto align8 = [](uint64_t x) { return (x + 7) & ~(uint64_t) 7; };
     entq_layout h = {};
     h.magic = ENTQ_LAYOUT_MAGIC;
@@ -247,7 +308,6 @@ static inline entq_repack_result entq_repack(const entq_info * in, const uint8_t
         res.status = ENTQ_REPACK_LARGER;
         return res;
     }
-
     res.data.reset(new uint8_t[h.bytes]);
     uint8_t * L = res.data.get();
     memset(L, 0, h.payload_off);
@@ -261,37 +321,16 @@ static inline entq_repack_result entq_repack(const entq_info * in, const uint8_t
     for (uint32_t k = 0; k < order.size(); k++) {
         const uint32_t c = order[k], id = code.id[c];
         lc[k].len = code.len[c];
-        lc[k].a = level[in->symbols[use_pairs ? id / ns : id]];
-        lc[k].b = use_pairs ? level[in->symbols[id % ns]] : 0;
+        lc[k].a = level[id & 255];
+        lc[k].b = use_pairs ? level[id >> 8] : 0;
     }
     uint32_t * starts = (uint32_t *) (L + h.starts_off);
     starts[0] = 0;
     for (uint32_t i = 0; i < n_streams; i++) starts[i + 1] = starts[i] + (uint32_t) stream_bytes[i];
     uint8_t * pay = L + h.payload_off;
+    for (uint32_t t = 0; t < nrun; t++)  // each thread's streams are contiguous here too
+        if (!tbuf[t].empty()) memcpy(pay + starts[(uint64_t) n_streams * t / nrun], tbuf[t].data(), tbuf[t].size());
     memset(pay + payload, 0, ENTQ_LAYOUT_PAD);
-    entq_repack_parallel(n_streams, nt, [&](uint32_t idx, uint32_t) {
-        entq_bit_writer w(pay + starts[idx]);
-        int prev = -1;
-        for_stream(idx, [&](const uint8_t * row, uint32_t n) {
-            for (uint32_t k = 0; k < n; k++) {
-                const int r = rank[row[k]];
-                if (!use_pairs) {
-                    const int32_t c = code.of[r];
-                    w.put(words[c], code.len[c]);
-                } else if (prev < 0) prev = r;
-                else {
-                    const int32_t c = code.of[prev * ns + r];
-                    w.put(words[c], code.len[c]);
-                    prev = -1;
-                }
-            }
-        });
-        if (prev >= 0) {
-            const int32_t c = code.of[prev * ns + prev];
-            w.put(words[c], code.len[c]);
-        }
-        w.finish();
-    });
     return res;
 }
 

@@ -17,6 +17,8 @@
 #include "stream_corpus.h"
 #include "test.h"
 
+
+
 using entq_test::Rng;
 
 namespace {
@@ -71,7 +73,7 @@ bool sameCodes(const Repacked & p, const char * what) {
     std::vector<int8_t> fast(ENTQ_LAYOUT_STREAMS * stride), slow(stride);
     for (uint32_t g = 0; g < L->n_groups; g++) {
         std::fill(fast.begin(), fast.end(), (int8_t) 0x55);
-        entq_layout_decode_group<4>(L, tab.data(), g, fast.data(), stride);
+        entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, tab.data(), g, fast.data(), stride);
         for (uint32_t s = 0; s < ENTQ_LAYOUT_STREAMS; s++) {
             entq_layout_decode_stream(L, tab.data(), g, s, slow.data());
             for (uint32_t j = 0; j < entq_layout_stream_rows(L, g, s); j++) {
@@ -231,11 +233,22 @@ TEST(cpu_layout_bench) {
     const uint64_t n = (uint64_t) K * N;
     std::vector<uint8_t> codes = makeCodesWithEntropy(n, bits, 1);
     for (auto & c : codes) c = codeFromIndex((int8_t) c, ENTQ_CODES_E4M3);
+    // ENTQ_BENCH_CODES=file: a K x N tensor's FP8 codes from a converted model instead (raw bytes, row-major)
+    if (const char * path = std::getenv("ENTQ_BENCH_CODES")) {
+        FILE * f = std::fopen(path, "rb");
+        CHECKF(f && std::fread(codes.data(), 1, n, f) == n, "%s: want %llu bytes of codes", path, (unsigned long long) n);
+        std::fclose(f);
+    }
     auto now = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
-    const double t0 = now();
     Repacked p = repack(K, N, codes, ENTQ_CODES_E4M3, 0, nullptr, 1);
-    const double t_repack = now() - t0;
     CHECK(p.r.status == ENTQ_REPACK_OK);
+    double t_repack = 1e9;  // what loading costs: entq_repack alone, one thread
+    for (int r = 0; r < 3; r++) {
+        const double t0 = now();
+        entq_repack_result again = entq_repack(&p.in, p.stream.data(), 1, 1e9);
+        t_repack = std::min(t_repack, now() - t0);
+        CHECK(again.status == ENTQ_REPACK_OK && again.layout_bytes == p.r.layout_bytes);
+    }
     const entq_layout * L = (const entq_layout *) p.r.data.get();
 
     std::vector<float> act(K), y_ref(N), y(N);
@@ -261,17 +274,17 @@ TEST(cpu_layout_bench) {
                 }
         }
     };
+    double flush_time = 0;
     struct Variant { const char * name; std::function<void()> run; std::vector<double> t; };
     std::vector<Variant> vs;
-    vs.push_back({"layout GEMV, 4 streams interleaved", [&] { gemv([&](uint32_t g) { entq_layout_decode_group<4>(L, tab.data(), g, gbuf.data(), stride); }); }, {}});
-    vs.push_back({"layout GEMV, 8 streams interleaved", [&] { gemv([&](uint32_t g) { entq_layout_decode_group<8>(L, tab.data(), g, gbuf.data(), stride); }); }, {}});
+    vs.push_back({"layout GEMV, f32 activations", [&] { gemv([&](uint32_t g) { entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, tab.data(), g, gbuf.data(), stride); }); }, {}});
     std::vector<int16_t> q16(entq_act16_len(K));
     std::vector<float> d16(entq_act16_blocks(K));
-    vs.push_back({"layout GEMV, 8 streams, int16 activations", [&] {
+    vs.push_back({"layout GEMV, int16 activations (the kernel)", [&] {
                       entq_act16_quantize(act.data(), K, q16.data(), d16.data());
                       entq_layout_build_table(L, tab.data());
                       for (uint32_t g = 0; g < L->n_groups; g++) {
-                          entq_layout_decode_group<8>(L, tab.data(), g, gbuf.data(), stride);
+                          entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, tab.data(), g, gbuf.data(), stride);
                           for (uint32_t s = 0; s < ENTQ_LAYOUT_STREAMS; s++)
                               for (uint32_t j = 0; j < entq_layout_stream_rows(L, g, s); j++) {
                                   const uint32_t r = (g * L->rows_per_stream + j) * ENTQ_LAYOUT_STREAMS + s;
@@ -280,9 +293,28 @@ TEST(cpu_layout_bench) {
                               }
                       }
                   }, {}});
-    vs.push_back({"layout decode only (4 streams)", [&] {
+    std::vector<uint8_t> flush(96u << 20, 1);
+    vs.push_back({"layout GEMV int16, caches flushed first", [&] {
+                      uint64_t sum = 0;
+                      for (size_t i = 0; i < flush.size(); i += 64) sum += flush[i]++;
+                      const double a = now();
+                      entq_act16_quantize(act.data(), K, q16.data(), d16.data());
+                      entq_layout_build_table(L, tab.data());
+                      for (uint32_t g = 0; g < L->n_groups; g++) {
+                          entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, tab.data(), g, gbuf.data(), stride);
+                          for (uint32_t s = 0; s < ENTQ_LAYOUT_STREAMS; s++)
+                              for (uint32_t j = 0; j < entq_layout_stream_rows(L, g, s); j++) {
+                                  const uint32_t r = (g * L->rows_per_stream + j) * ENTQ_LAYOUT_STREAMS + s;
+                                  y[r] = entq_layout_dot16(gbuf.data() + s * stride + (size_t) j * K, q16.data(), d16.data(), K) *
+                                         entq_layout_row_scale(L, r);
+                              }
+                      }
+                      flush_time += now() - a;
+                      (void) sum;
+                  }, {}});
+    vs.push_back({"layout decode only", [&] {
                        entq_layout_build_table(L, tab.data());
-                       for (uint32_t g = 0; g < L->n_groups; g++) entq_layout_decode_group<4>(L, tab.data(), g, gbuf.data(), stride);
+                       for (uint32_t g = 0; g < L->n_groups; g++) entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, tab.data(), g, gbuf.data(), stride);
                    }, {}});
     vs.push_back({"layout table build", [&] { entq_layout_build_table(L, tab.data()); }, {}});
 #if ENTQ_AVX2_DECODER
@@ -332,9 +364,10 @@ TEST(cpu_layout_bench) {
         ref2 += (double) y_ref[r] * y_ref[r];
     }
     CHECKF(err <= 1e-10 * ref2, "gemv nmse %g", err / ref2);
-    std::printf("  %u x %u FP8 codes at %.2f bits of entropy; stream %.3f bits/weight, layout %.3f (%s code, %u codes, %u rows/stream, x%.4f), repack %.0f ms on one thread\n",
+    std::printf("  %u x %u FP8 codes at %.2f bits of entropy; stream %.3f bits/weight, layout %.3f (%s code, %u codes, %u rows/stream, x%.4f), repack %.0f ms on one thread (%.1f ns/weight)\n",
                 K, N, bits, p.stream.size() * 8.0 / n, L->bytes * 8.0 / n, L->pair_code ? "pair" : "single", L->n_codes, L->rows_per_stream,
-                (double) L->bytes / p.stream.size(), t_repack * 1e3);
+                (double) L->bytes / p.stream.size(), t_repack * 1e3, t_repack * 1e9 / n);
+    std::printf("  flushed GEMV alone: %.3f ms mean\n", flush_time / reps * 1e3);
     std::printf("  one core, clock %.2f GHz (dependent adds), best of %d, runs alternated:\n", ghz, reps);
     for (auto & v : vs) {
         const double best = *std::min_element(v.t.begin(), v.t.end());

@@ -3,8 +3,13 @@
 // reference over the exactly dequantised weights (entq_decode_dequantize),
 // judged by NMSE. Built against the patched build's ggml libraries by
 // test/runtime/ggmlMulMat.test.ts; linked with native/test/test_main.cpp.
+#include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "ggml/test/entq_coded_fixture.h"
 
@@ -96,16 +101,143 @@ TEST(entq_cpu_supports_only_mul_mat) {
     CHECK(!ggml_backend_dev_supports_op(cpu, ggml_get_rows(g.ctx, w, ids)));
     ggml_tensor * xh = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F16, 64, 4);
     CHECK(!ggml_backend_dev_supports_op(cpu, ggml_mul_mat(g.ctx, w, xh)));  // activations stay f32
-    // the CPU's extra buffer types (repack, ...) would rewrite a weight's bytes: a coded one must stay out
+    // the CPU's other extra buffer types (repack, ...) would rewrite a weight's bytes: a coded one goes to CPU_ENTQ only
     auto get_extra = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
+    int entq_bufts = 0;
     for (ggml_backend_buffer_type_t * b = get_extra ? get_extra(cpu) : nullptr; b && *b; b++) {
         ggml_tensor * mm = ggml_mul_mat(g.ctx, w, x);
         w->buffer = ggml_backend_buft_alloc_buffer(*b, 0);
         const bool ok = ggml_backend_dev_supports_op(cpu, mm);
         ggml_backend_buffer_free(w->buffer);
         w->buffer = nullptr;
-        CHECKF(!ok, "coded weight accepted in extra buffer type %s", ggml_backend_buft_name(*b));
+        const bool is_entq = std::strcmp(ggml_backend_buft_name(*b), "CPU_ENTQ") == 0;
+        entq_bufts += is_entq;
+        CHECKF(ok == is_entq, "coded weight %s in extra buffer type %s", ok ? "accepted" : "refused", ggml_backend_buft_name(*b));
     }
+    CHECK(entq_bufts == 1);
+}
+
+namespace {
+
+// The CPU_ENTQ extra buffer type, where coded weights are repacked into the CPU layout at load.
+ggml_backend_buffer_type_t entq_buft() {
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    auto get_extra = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
+    for (ggml_backend_buffer_type_t * b = get_extra ? get_extra(cpu) : nullptr; b && *b; b++)
+        if (std::strcmp(ggml_backend_buft_name(*b), "CPU_ENTQ") == 0) return *b;
+    return nullptr;
+}
+
+// A coded weight loaded the way llama.cpp loads it into CPU_ENTQ (allocate, then set the whole stream);
+// an exception from set_tensor (a refused stream) is returned as its message.
+struct Loaded {
+    Ctx ctx{64 * ggml_tensor_overhead(), true};
+    ggml_backend_buffer_t buf = nullptr;
+    ggml_tensor * view = nullptr;
+    std::string error;
+    Loaded(const Coded & c, const std::vector<uint8_t> & stream) {
+        view = coded_view(ctx.ctx, c);
+        buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx.ctx, entq_buft());
+        try {
+            ggml_backend_tensor_set(view->view_src, stream.data(), 0, stream.size());
+        } catch (const std::exception & e) {
+            error = e.what();
+        }
+    }
+    ~Loaded() { ggml_backend_buffer_free(buf); }
+};
+
+// y = mul_mat(weight in CPU_ENTQ, x) on the CPU backend with `threads` threads; x is K x B.
+std::vector<float> entq_buffer_mul_mat(const Loaded & w, const Coded & c, const std::vector<float> & x, uint32_t B, int threads) {
+    ggml_backend_t be = ggml_backend_cpu_init();
+    ggml_backend_cpu_set_n_threads(be, threads);
+    Ctx g(16 * ggml_tensor_overhead() + ggml_graph_overhead(), true);
+    ggml_tensor * xt = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F32, c.K, B);
+    ggml_set_input(xt);
+    ggml_tensor * y = ggml_mul_mat(g.ctx, w.view, xt);
+    ggml_set_output(y);
+    ggml_cgraph * gf = ggml_new_graph(g.ctx);
+    ggml_build_forward_expand(gf, y);
+    ggml_gallocr_t ga = ggml_gallocr_new(ggml_backend_cpu_buffer_type());
+    std::vector<float> out;
+    if (ggml_gallocr_alloc_graph(ga, gf)) {
+        ggml_backend_tensor_set(xt, x.data(), 0, x.size() * sizeof(float));
+        if (ggml_backend_graph_compute(be, gf) == GGML_STATUS_SUCCESS) {
+            out.resize((size_t) c.N * B);
+            ggml_backend_tensor_get(y, out.data(), 0, out.size() * sizeof(float));
+        }
+    }
+    ggml_gallocr_free(ga);
+    ggml_backend_free(be);
+    return out;
+}
+
+}  // namespace
+
+// The CPU layout path: batches of 2+ columns multiply decoded f32 rows (summation order only), one column
+// multiplies int16 activations: each activation rounded to within amax(its 256-block) / 65534, so an output
+// may differ from the f64 reference by sum_k |w_k| amax_b(k) / 65534 plus f32 rounding, and not more.
+TEST(entq_cpu_layout_mul_mat_within_rounding_bounds) {
+    CHECK(entq_buft() != nullptr);
+    struct Shape { uint32_t K, N; };
+    const Shape shapes[] = {{1, 1}, {17, 3}, {100, 1}, {255, 33}, {1000, 61}, {4097, 64}, {2048, 300}};
+    const uint32_t batches[] = {1, 2, 7, 32, 130};
+    uint64_t seed = 40;
+    for (const Shape & s : shapes)
+        for (uint32_t kind : {(uint32_t) ENTQ_CODES_INT8, (uint32_t) ENTQ_CODES_E4M3}) {
+            Coded c = make_coded(s.K, s.N, kind, 0, seed++, kind == ENTQ_CODES_E4M3 ? 39 : 100);
+            CHECK(!c.stream.empty());
+            Loaded w(c, c.stream);
+            CHECKF(w.error.empty(), "K=%u N=%u: %s", s.K, s.N, w.error.c_str());
+            for (uint32_t B : batches) {
+                entq_test::Rng rng(seed++);
+                std::vector<float> x((size_t) c.K * B);
+                for (auto & v : x) v = (float) ((rng.uniform() * 2 - 1) * (rng.uniform() < 0.01 ? 50 : 1));  // a few outliers
+                const int threads = 1 + (int) (seed % 3);
+                std::vector<float> y = entq_buffer_mul_mat(w, c, x, B, threads);
+                CHECKF(y.size() == (size_t) c.N * B, "K=%u N=%u B=%u: compute failed", s.K, s.N, B);
+                double worst = 0;
+                for (uint32_t b = 0; b < B; b++)
+                    for (uint32_t n = 0; n < c.N; n++) {
+                        double ref = 0, mag = 0, act = 0;
+                        for (uint32_t k = 0; k < c.K; k++) {
+                            const double wk = c.w[(size_t) n * c.K + k], xk = x[(size_t) b * c.K + k];
+                            ref += wk * xk;
+                            mag += std::fabs(wk * xk);
+                            double amax = 0;  // the activation's 256-block maximum
+                            for (uint32_t j = k / 256 * 256; j < std::min(c.K, k / 256 * 256 + 256); j++)
+                                amax = std::max(amax, (double) std::fabs(x[(size_t) b * c.K + j]));
+                            act += std::fabs(wk) * amax;
+                        }
+                        const double bound = (B == 1 ? act / 65534 * 1.001 : 0) + (c.K / 8.0 + 16) * std::ldexp(mag + act, -24);
+                        const double err = std::fabs(y[(size_t) b * c.N + n] - ref);
+                        worst = std::max(worst, bound > 0 ? err / bound : err);
+                        CHECKF(err <= bound, "K=%u N=%u kind %u B=%u row %u: |%g - %g| > %g", s.K, s.N, kind, B, n, (double) y[(size_t) b * c.N + n], ref, bound);
+                    }
+                std::printf("  CPU_ENTQ K=%-5u N=%-3u kind=%u B=%-3u threads=%d: worst error %.3f of its bound\n", s.K, s.N, kind, B, threads, worst);
+            }
+        }
+}
+
+// Streams the layout cannot hold (here: a custom codebook, not one int8 grid) stay rANS streams in CPU_ENTQ
+// and multiply as before; a damaged stream is refused when it is set, naming the tensor.
+TEST(entq_cpu_buffer_keeps_or_refuses_streams) {
+    Coded c = make_coded(300, 20, ENTQ_CODES_CUSTOM, 1000, 5);
+    Loaded w(c, c.stream);
+    CHECK(w.error.empty());
+    std::vector<float> x(300 * 3, 0.5f);
+    std::vector<float> y = entq_buffer_mul_mat(w, c, x, 3, 2);
+    CHECK(y.size() == 60);
+    CHECK(nmse_vs_f64(c, x.data(), y.data(), 3) < 1e-10);
+    std::vector<float> y1 = entq_buffer_mul_mat(w, c, std::vector<float>(x.begin(), x.begin() + 300), 1, 2);
+    CHECK(y1.size() == 20 && nmse_vs_f64(c, x.data(), y1.data(), 1) < 1e-10);
+
+    Coded ok = make_coded(300, 20, ENTQ_CODES_INT8, 1000, 6);
+    std::vector<uint8_t> bad = ok.stream;
+    bad[bad.size() - 7] ^= 0x04;  // a payload bit: the checksum sees it
+    Loaded refused(ok, bad);
+    CHECKF(refused.error.find("blk.0.ffn_down.weight") != std::string::npos && refused.error.find("checksum") != std::string::npos,
+           "error: '%s'", refused.error.c_str());
 }
 
 TEST(entq_validate_row_data_checks_stream) {

@@ -22,13 +22,14 @@ struct Coded {
     std::vector<float> w;  // N x K, dequantised exactly as every backend must
 };
 
-// Low-entropy codes like a quantiser's (mostly near zero), random row scales.
-inline Coded make_coded(uint32_t K, uint32_t N, uint32_t kind, uint32_t segment_symbols, uint64_t seed) {
+// Low-entropy codes like a quantiser's (mostly near zero), random row scales; |code index| <= max_code
+// (E4M3 codes up to 39 are E4M3 values up to 120 x 2^-9: one int8 grid, as the quantiser's at 2-4 bits).
+inline Coded make_coded(uint32_t K, uint32_t N, uint32_t kind, uint32_t segment_symbols, uint64_t seed, int max_code = 100) {
     entq_test::Rng rng(seed);
     std::vector<uint8_t> codes((size_t) K * N);
     for (auto & c : codes) {
         int v = (int) std::lround(std::tan((rng.uniform() - 0.5) * 2.8) * 6.0);  // heavy-tailed
-        v = v < -100 ? -100 : v > 100 ? 100 : v;
+        v = v < -max_code ? -max_code : v > max_code ? max_code : v;
         c = kind == ENTQ_CODES_INT8 ? (uint8_t) (int8_t) v : (uint8_t) ((v < 0 ? 0x80 : 0) | (std::abs(v) & 0x3f));  // E4M3/custom: no NaN code
     }
     std::vector<uint16_t> scales(N), book(256);
