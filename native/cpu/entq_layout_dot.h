@@ -13,14 +13,14 @@
 #include <algorithm>
 #include <cmath>
 
-/* Activations for the int16 dot: x in blocks of ENTQ_ACT16_BLOCK, block b as
- * q * d[b] with |q| <= 32767 (round to nearest), q zero-padded to a multiple
- * of 16. The rounding error, at most d[b] / 2 = max|x in block| / 65534, is
- * ~2^-16 of the block's largest activation: far below the 2^-8 of the Q8
- * activations that llama.cpp's quantised types multiply with. */
-#define ENTQ_ACT16_BLOCK 256
+/* Activations for the int16 dot products: x in blocks of ENTQ_ACT16_BLOCK,
+ * block b as q * d[b] with |q| <= 32767 (round to nearest), q zero-padded to
+ * a multiple of 32. The rounding error, at most d[b] / 2 = max|x in block| /
+ * 65534, is ~2^-16 of the block's largest activation: far below the 2^-8 of
+ * the Q8 activations that llama.cpp's quantised types multiply with. */
+#define ENTQ_ACT16_BLOCK 1024
 
-static inline uint32_t entq_act16_len(uint32_t K) { return (K + 15) & ~15u; }
+static inline uint32_t entq_act16_len(uint32_t K) { return (K + 31) & ~31u; }
 static inline uint32_t entq_act16_blocks(uint32_t K) { return (K + ENTQ_ACT16_BLOCK - 1) / ENTQ_ACT16_BLOCK; }
 
 static inline void entq_act16_quantize(const float * x, uint32_t K, int16_t * q, float * d) {
@@ -36,23 +36,19 @@ static inline void entq_act16_quantize(const float * x, uint32_t K, int16_t * q,
 }
 
 #if ENTQ_AVX2_DECODER
-/* 16 levels a step: sign-extended to int16, vpmaddwd with the activations, int32 sums per
- * block (|sum| < 256 x 127 x 32767 < 2^31), converted and scaled once per block. */
+/* 32 levels a step: sign-extended to int16, vpmaddwd with the activations, int32 sums per
+ * block in two accumulators (a lane sums <= 1024 / 32 pairs of products: < 2^31), converted and
+ * scaled once per block. */
 ENTQ_AVX2_FN static inline float entq_layout_dot16_avx2(const int8_t * lv, const int16_t * q, const float * d, uint32_t K) {
     __m256 acc = _mm256_setzero_ps();
     for (uint32_t k0 = 0; k0 < K; k0 += ENTQ_ACT16_BLOCK) {
         const uint32_t k1 = std::min(entq_act16_len(K), k0 + ENTQ_ACT16_BLOCK);
         __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-        uint32_t k = k0;
-        for (; k + 32 <= k1; k += 32) {
+        for (uint32_t k = k0; k < k1; k += 32) {  // q is zero-padded to a multiple of 32; lv has overrun bytes (times 0)
             const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (lv + k)));
             const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (lv + k + 16)));
             s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *) (q + k))));
             s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *) (q + k + 16))));
-        }
-        if (k < k1) {  // 16 more (q is padded with zeros; lv has overrun bytes, times 0)
-            const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (lv + k)));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *) (q + k))));
         }
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(d[k0 / ENTQ_ACT16_BLOCK]), acc);
     }
