@@ -21,7 +21,8 @@
 // segments are decoded two at a time (the first half paired with the second)
 // so that one segment's dependent decode chain fills the other's stalls.
 // With more columns, blocks of rows are decoded to f32 and multiplied with all
-// columns in register tiles (entq_gemm_avx2.h), else by row-by-column dots.
+// columns in register tiles (entq_gemm_avx512.h or entq_gemm_avx2.h), else by
+// row-by-column dots.
 #include "cpu/entq_cpu.h"
 
 #include "ggml-cpu-impl.h"
@@ -30,6 +31,7 @@
 #include "cpu/entq_cpu_buffer.h"
 #include "cpu/entq_decode_avx2.h"
 #include "cpu/entq_gemm_avx2.h"
+#include "cpu/entq_gemm_avx512.h"
 #include "cpu/entq_gemm_int16.h"
 #include "ggml/entq_ggml.h"
 #include "stream/entq_decode.h"
@@ -299,7 +301,8 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
             const uint32_t row0 = seg_row0 + r;
 #if ENTQ_AVX2_DECODER
             if (simd) {
-                entq_avx2_gemm(s.rows.data(), (size_t) K, nb, K, s.xcols.data(), s.ycols.data(), (uint32_t) ncols, row0);
+                (entq_avx512_available() ? entq_avx512_gemm : entq_avx2_gemm)(s.rows.data(), (size_t) K, nb, K, s.xcols.data(),
+                                                                              s.ycols.data(), (uint32_t) ncols, row0);
                 continue;
             }
 #endif

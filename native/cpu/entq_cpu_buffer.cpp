@@ -36,7 +36,8 @@ struct entq_buffer_ctx {
     uint32_t n_weights = 0, n_loaded = 0, n_layout = 0;
     uint64_t file_bytes = 0, mem_bytes = 0;
     double seconds = 0;
-    std::string kept;  // which weights stayed rANS streams, and why
+    std::string kept;  // the first few weights that stayed rANS streams, and why
+    uint32_t n_kept_named = 0;
 };
 
 bool is_coded_blob(const ggml_tensor * t) { return t->type == GGML_TYPE_ENTQ && t->view_src == nullptr; }
@@ -109,7 +110,7 @@ void buffer_set_tensor(ggml_backend_buffer_t buffer, ggml_tensor * tensor, const
     ctx->file_bytes += size;
     ctx->mem_bytes += rec.bytes;
     ctx->seconds += secs;
-    if (!rec.is_layout) {
+    if (!rec.is_layout && ctx->n_kept_named++ < 3) {
         ctx->kept += std::string(ctx->kept.empty() ? "" : ", ") + tensor->name + " (" + repack_reason(r.status);
         if (r.status == ENTQ_REPACK_LARGER) ctx->kept += ", x" + std::to_string((double) r.layout_bytes / (double) size).substr(0, 5);
         ctx->kept += ")";
@@ -118,11 +119,13 @@ void buffer_set_tensor(ggml_backend_buffer_t buffer, ggml_tensor * tensor, const
                    rec.is_layout ? (r.pair_code ? "layout (pair code)" : "layout") : repack_reason(r.status), (unsigned long long) size,
                    (unsigned long long) rec.bytes, secs * 1e3);
     if (ctx->n_loaded == ctx->n_weights) {
+        const uint32_t n_kept = ctx->n_weights - ctx->n_layout;
+        const std::string more = n_kept > 3 ? " and " + std::to_string(n_kept - 3) + " more" : "";
         GGML_LOG_INFO("entq: CPU layout: %u of %u coded weights repacked; %.2f MiB in memory for %.2f MiB of streams in the file (x%.4f); "
-                      "%.2f s on %d threads%s%s\n",
+                      "%.2f s on %d threads%s%s%s\n",
                       ctx->n_layout, ctx->n_weights, ctx->mem_bytes / 1048576.0, ctx->file_bytes / 1048576.0,
-                      (double) ctx->mem_bytes / (double) ctx->file_bytes, ctx->seconds, threads, ctx->kept.empty() ? "" : "; kept as rANS streams: ",
-                      ctx->kept.c_str());
+                      (double) ctx->mem_bytes / (double) ctx->file_bytes, ctx->seconds, threads, n_kept ? "; kept as rANS streams: " : "",
+                      ctx->kept.c_str(), more.c_str());
     }
 }
 

@@ -89,10 +89,6 @@ struct Ymm {
     ENTQ_AVX2_FN static float sum(F v) { return entq_avx2::hsum(v); }
 };
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 /* y[c][r] = row_scale[r] x sum over blocks of d_c[b] x (rows[r] . q_c over the block), R rows x C columns. */
 template <class V, int R, int C>
 static inline __attribute__((always_inline)) void tile(const int16_t * rows, size_t ldr, uint32_t K, const int16_t * const * q,
@@ -159,6 +155,10 @@ ENTQ_AVX2_FN ENTQ_NOINLINE static void gemm_avx2(const int16_t * rows, size_t ld
                                                 float * const * y, uint32_t ncols, uint32_t y0, const float * row_scale) {
     gemm<Ymm, 2>(rows, ldr, nrows, K, x, y, ncols, y0, row_scale);
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace entq_int16
 

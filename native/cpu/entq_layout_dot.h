@@ -1,8 +1,12 @@
-/* entq_layout_dot.h - a row of decoded levels (int8) times f32 activations:
- * the GEMV's dot product. Levels are small integers, so their f32 copies are
- * exact and the sum differs from the dequantised row's only in rounding order
- * (the row scale is applied once, to the sum). AVX2 + FMA when the CPU has
- * them (checked at run time), else plain C.
+/* entq_layout_dot.h - activations as int16 (a scale per block of 1024), and
+ * a row of decoded levels (int8) times them: the GEMV's dot product, exact in
+ * int32 within a block, the row scale applied once to the sum. AVX2 when the
+ * CPU has it (checked at run time), else plain C.
+ *
+ * Why int16 activations: the dot product is then 16 multiply-adds per
+ * vpmaddwd, ~15% faster than widening levels to f32 for FMAs on the GEMV
+ * (docs/BENCHMARKS.md), and the batched path's integer tiles
+ * (entq_gemm_int16.h) use the same activations.
  */
 #ifndef ENTQ_LAYOUT_DOT_H
 #define ENTQ_LAYOUT_DOT_H
@@ -23,7 +27,36 @@
 static inline uint32_t entq_act16_len(uint32_t K) { return (K + 31) & ~31u; }
 static inline uint32_t entq_act16_blocks(uint32_t K) { return (K + ENTQ_ACT16_BLOCK - 1) / ENTQ_ACT16_BLOCK; }
 
-static inline void entq_act16_quantize(const float * x, uint32_t K, int16_t * q, float * d) {
+#if ENTQ_AVX2_DECODER
+/* The same numbers as the plain loop below (round to nearest even, as lrintf in the default mode). */
+ENTQ_AVX2_FN static inline void entq_act16_quantize_avx2(const float * x, uint32_t K, int16_t * q, float * d) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (uint32_t b = 0; b * ENTQ_ACT16_BLOCK < K; b++) {
+        const uint32_t k0 = b * ENTQ_ACT16_BLOCK, k1 = std::min(K, k0 + ENTQ_ACT16_BLOCK);
+        __m256 m = _mm256_setzero_ps();
+        uint32_t k = k0;
+        for (; k + 8 <= k1; k += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)));
+        float amax = 0.0f;
+        for (; k < k1; k++) amax = std::max(amax, std::fabs(x[k]));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        amax = std::max(amax, _mm_cvtss_f32(h));
+        d[b] = amax / 32767.0f;
+        const float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
+        const __m256 vinv = _mm256_set1_ps(inv);
+        for (k = k0; k + 16 <= k1; k += 16) {
+            const __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + k), vinv));
+            const __m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8), vinv));
+            _mm256_storeu_si256((__m256i *) (q + k), _mm256_permute4x64_epi64(_mm256_packs_epi32(a, c), 0xd8));
+        }
+        for (; k < k1; k++) q[k] = (int16_t) std::lrintf(x[k] * inv);
+    }
+    for (uint32_t k = K; k < entq_act16_len(K); k++) q[k] = 0;
+}
+#endif
+
+static inline void entq_act16_quantize_ref(const float * x, uint32_t K, int16_t * q, float * d) {
     for (uint32_t b = 0; b * ENTQ_ACT16_BLOCK < K; b++) {
         const uint32_t k0 = b * ENTQ_ACT16_BLOCK, k1 = std::min(K, k0 + ENTQ_ACT16_BLOCK);
         float amax = 0.0f;
@@ -33,6 +66,13 @@ static inline void entq_act16_quantize(const float * x, uint32_t K, int16_t * q,
         for (uint32_t k = k0; k < k1; k++) q[k] = (int16_t) std::lrintf(x[k] * inv);
     }
     for (uint32_t k = K; k < entq_act16_len(K); k++) q[k] = 0;
+}
+
+static inline void entq_act16_quantize(const float * x, uint32_t K, int16_t * q, float * d) {
+#if ENTQ_AVX2_DECODER
+    if (entq_avx2_available()) return entq_act16_quantize_avx2(x, K, q, d);
+#endif
+    entq_act16_quantize_ref(x, K, q, d);
 }
 
 #if ENTQ_AVX2_DECODER
@@ -55,23 +95,6 @@ ENTQ_AVX2_FN static inline float entq_layout_dot16_avx2(const int8_t * lv, const
     return entq_avx2::hsum(acc);
 }
 
-/* 16 levels a step in two accumulators; the K % 8 tail by masked loads (reads stay inside x). */
-ENTQ_AVX2_FN static inline float entq_layout_dot_avx2(const int8_t * lv, const float * x, uint32_t K) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    uint32_t k = 0;
-    for (; k + 16 <= K; k += 16) {
-        const __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *) (lv + k))));
-        const __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *) (lv + k + 8))));
-        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + k), a0);
-        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + k + 8), a1);
-    }
-    for (; k < K; k += 8) {  // lv has ENTQ_LAYOUT_OVERRUN readable bytes past K
-        const __m256i on = _mm256_cmpgt_epi32(_mm256_set1_epi32((int) (K - k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        const __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *) (lv + k))));
-        a0 = _mm256_fmadd_ps(w, _mm256_maskload_ps(x + k, on), a0);
-    }
-    return entq_avx2::hsum(_mm256_add_ps(a0, a1));
-}
 #endif
 
 /* sum_k lv[k] * q[k] * d[k / ENTQ_ACT16_BLOCK]; lv must have ENTQ_LAYOUT_OVERRUN readable bytes past K. */
@@ -86,19 +109,6 @@ static inline float entq_layout_dot16(const int8_t * lv, const int16_t * q, cons
         acc += (float) s * d[k0 / ENTQ_ACT16_BLOCK];
     }
     return acc;
-}
-
-/* sum_k lv[k] * x[k]; lv must have ENTQ_LAYOUT_OVERRUN readable bytes past K. */
-static inline float entq_layout_dot(const int8_t * lv, const float * x, uint32_t K) {
-#if ENTQ_AVX2_DECODER
-    if (entq_avx2_available()) return entq_layout_dot_avx2(lv, x, K);
-#endif
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    uint32_t k = 0;
-    for (; k + 8 <= K; k += 8)
-        for (int i = 0; i < 8; i++) acc[i] += (float) lv[k + i] * x[k + i];
-    for (; k < K; k++) acc[k % 8] += (float) lv[k] * x[k];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
 #endif /* ENTQ_LAYOUT_DOT_H */

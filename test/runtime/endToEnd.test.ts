@@ -1,11 +1,11 @@
-// End to end: stories260K converted by `entgguf convert` (linear weights as ENTQ streams), loaded through node-llama-cpp with
-// the patched build, against its dequantised F32 twin loaded the same way. The weights are identical,
-// so logits may differ only by f32 summation order; greedy text must be the same.
+// End to end: models converted by `entgguf convert` (linear weights as ENTQ streams), loaded through node-llama-cpp with
+// the patched build, against their dequantised F32 twins loaded the same way. The weights are identical; the logits
+// may differ only as the kernels' arithmetic allows (LOGIT_TOL below), and greedy text must be the same.
 import { existsSync, mkdtempSync, openSync, readFileSync, closeSync, writeSync, copyFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { GgufInsights, readGgufFileInfo, type Llama, type Token } from "node-llama-cpp";
+import { GgufInsights, LlamaLogLevel, readGgufFileInfo, type Llama, type Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { convertModel, type ConvertOptions } from "../../src/convert/convertModel.js";
@@ -15,23 +15,33 @@ import { packageRoot } from "../../src/native/binding.js";
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
 
 const MODEL = join(packageRoot(), "..", "shared", "models", "stories260K.gguf");
-const hasModel = existsSync(MODEL);
-if (!hasModel) console.warn(`skipping the end-to-end runtime tests: ${MODEL} is absent (../shared is not mounted)`);
+const MODEL_5M = join(packageRoot(), "..", "shared", "models", "small-llama-5m-f16.gguf");
+const hasModel = existsSync(MODEL) && existsSync(MODEL_5M);
+if (!hasModel) console.warn(`skipping the end-to-end runtime tests: ${MODEL} or ${MODEL_5M} is absent (../shared is not mounted)`);
 
 const PROMPT = "Once upon a time, there was a little girl named Lily.";
 const GREEDY_TOKENS = 48;
-// |logit difference| bound. Same f32 weights; only the order of each dot product's sums differs (the coded
-// kernel uses ggml_vec_dot_f32 per row, f32 mul_mat tiles differently), ~1e-7 relative per dot: observed max
-// 7e-6 on logits up to ~20. The context keeps K, V and attention in f32 (F32 cache, no flash attention):
-// otherwise those tiny differences can flip one f16 rounding (half an ulp is 2.4e-4 relative) and logits
-// then differ by ~5e-3 from that position on. One wrong code moves logits by far more than 1e-4.
-const LOGIT_TOL = 1e-4;
+// |logit difference| bounds, by the path the coded weights take on the CPU (llama.cpp's log says which):
+// * rANS streams multiply f32 activations: the same f32 weights, only the order of each dot product's sums differs
+//   (~1e-7 relative per dot): observed max 7e-6 on logits up to ~20.
+// * the CPU layout multiplies int16 activations: each activation is rounded to within 2^-16 of the largest in its
+//   block of 1024 (native/cpu/entq_layout_dot.h), i.e. a relative perturbation of ~1.5e-5 x (block max / |x|), some
+//   1e-4 for these models' activation vectors (largest ~5-10x their rms); through the layers that moves logits of
+//   ~15 by ~1e-3 (observed max 2e-3 on stories260K, see the log of this test); 1e-2 leaves a 5x margin. A misplaced
+//   row, a wrong scale or a swapped code moves logits by far more (the codes themselves are checked bit for bit
+//   in test/cpu/cpuLayout.test.ts and native/test/cpu_layout_test.cpp).
+// The context keeps K, V and attention in f32 (F32 cache, no flash attention): otherwise those tiny differences
+// can flip one f16 rounding (half an ulp is 2.4e-4 relative) and logits then differ by ~5e-3 from that position on.
+const LOGIT_TOL_RANS = 1e-4;
+const LOGIT_TOL_LAYOUT = 1e-2;
 
-const variants: { name: string; options: ConvertOptions }[] = [
+const variants: { name: string; model: string; options: ConvertOptions; coded: number }[] = [
     // high rate: plain per-row absmax INT8 (~7 bits/weight)
-    { name: "int8-absmax", options: { codes: "int8", objective: "absmax" } },
+    { name: "int8-absmax", model: MODEL, options: { codes: "int8", objective: "absmax" }, coded: 35 },
     // low rate: FP8 with EntQuant's objective at 3 bits/weight (2 leaves this 260K model babbling), several segments per tensor
-    { name: "fp8-l1-3bit", options: { codes: "fp8", objective: "l1", bits: 3, segmentSymbols: 1024 } }
+    { name: "fp8-l1-3bit", model: MODEL, options: { codes: "fp8", objective: "l1", bits: 3, segmentSymbols: 1024 }, coded: 35 },
+    // the real 256-wide model at 2.5 bits/weight: every coded weight runs on the CPU layout
+    { name: "5m-fp8-2.5bit", model: MODEL_5M, options: { codes: "fp8", bits: 2.5 }, coded: 42 }
 ];
 
 interface Fixture {
@@ -42,16 +52,28 @@ interface Fixture {
     bitsPerWeight: number;
 }
 
-async function makeFixture(dir: string, name: string, options: ConvertOptions): Promise<Fixture> {
+async function makeFixture(dir: string, name: string, model: string, options: ConvertOptions): Promise<Fixture> {
     const coded = join(dir, `${name}.gguf`);
     const reference = join(dir, `${name}.dequantized.gguf`);
-    const summary = await convertModel(MODEL, coded, { ...options, progress: false });
+    const summary = await convertModel(model, coded, { ...options, progress: false });
     await dequantizeModel(coded, reference);
     return { coded, reference, codedTensors: summary.tensors.length, bitsPerWeight: summary.bitsPerWeight };
 }
 
 async function evaluate(llama: Llama, modelPath: string, useMmap: boolean) {
+    // llama.cpp's CPU_ENTQ buffer reports (at info level) how many coded weights it repacked into the CPU layout
+    let layoutLine = "";
+    const { logger, logLevel } = llama;
+    llama.logLevel = LlamaLogLevel.info;
+    llama.logger = (level, message) => {
+        if (message.startsWith("entq: CPU layout")) layoutLine = message;
+        else if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) logger(level, message);
+    };
     const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap });
+    // log lines cross threads asynchronously: the line comes once every coded weight is loaded, if any is
+    for (let i = 0; i < 25 && !layoutLine; i++) await new Promise((r) => setTimeout(r, 20));
+    llama.logger = logger;
+    llama.logLevel = logLevel;
     try {
         const context = await model.createContext({
             contextSize: 256,
@@ -78,7 +100,8 @@ async function evaluate(llama: Llama, modelPath: string, useMmap: boolean) {
             if (greedy.length >= GREEDY_TOKENS) break;
         }
         await context.dispose();
-        return { logits, greedy, text: model.detokenize(greedy) };
+        const m = /(\d+) of (\d+) coded weights repacked/.exec(layoutLine);
+        return { logits, greedy, text: model.detokenize(greedy), layoutWeights: m ? Number(m[1]) : 0, layoutLine: layoutLine.trim() };
     } finally {
         await model.dispose();
     }
@@ -92,7 +115,7 @@ describe.skipIf(!hasModel)("coded stories260K through node-llama-cpp (patched bu
     beforeAll(async () => {
         llama = await getEntLlama(); // builds the patched llama.cpp on the first run (minutes)
         dir = mkdtempSync(join(tmpdir(), "entgguf-e2e-"));
-        for (const v of variants) fixtures.set(v.name, await makeFixture(dir, v.name, v.options));
+        for (const v of variants) fixtures.set(v.name, await makeFixture(dir, v.name, v.model, v.options));
     });
     afterAll(() => {
         if (dir) rmSync(dir, { recursive: true, force: true });
@@ -102,7 +125,7 @@ describe.skipIf(!hasModel)("coded stories260K through node-llama-cpp (patched bu
         for (const useMmap of [true, false])
             it(`${v.name}, ${useMmap ? "mmap" : "no mmap"}: logits match the dequantised twin, greedy text is equal`, async () => {
                 const fx = fixtures.get(v.name)!;
-                expect(fx.codedTensors).toBe(35);
+                expect(fx.codedTensors).toBe(v.coded);
                 const coded = await evaluate(llama, fx.coded, useMmap);
                 const ref = await evaluate(llama, fx.reference, useMmap);
                 let maxDiff = 0;
@@ -112,13 +135,15 @@ describe.skipIf(!hasModel)("coded stories260K through node-llama-cpp (patched bu
                         maxDiff = Math.max(maxDiff, Math.abs(coded.logits[i]![t]! - ref.logits[i]![t]!));
                         maxAbs = Math.max(maxAbs, Math.abs(ref.logits[i]![t]!));
                     }
+                const tol = coded.layoutWeights > 0 ? LOGIT_TOL_LAYOUT : LOGIT_TOL_RANS;
                 console.log(
                     `${v.name} (${fx.bitsPerWeight.toFixed(2)} bits/weight, ${useMmap ? "mmap" : "no mmap"}): ` +
-                        `max |logit diff| ${maxDiff.toExponential(2)} over ${ref.logits.length} positions (max |logit| ${maxAbs.toFixed(2)}); ` +
-                        `greedy: ${JSON.stringify(coded.text)}`
+                        `max |logit diff| ${maxDiff.toExponential(2)} over ${ref.logits.length} positions (max |logit| ${maxAbs.toFixed(2)}, bound ${tol}); ` +
+                        `${coded.layoutLine || "no CPU layout"}; greedy: ${JSON.stringify(coded.text)}`
                 );
+                if (v.name === "5m-fp8-2.5bit") expect(coded.layoutWeights).toBe(42); // the real model: all on the CPU layout
                 expect(maxAbs).toBeGreaterThan(1);
-                expect(maxDiff).toBeLessThan(LOGIT_TOL);
+                expect(maxDiff).toBeLessThan(tol);
                 expect(coded.greedy.length).toBe(GREEDY_TOKENS);
                 expect(coded.greedy).toEqual(ref.greedy);
             });
