@@ -46,7 +46,7 @@ protected:
         std::vector<int8_t> group(ENTQ_LAYOUT_STREAMS * stride), one(stride);
         levels_ = new std::vector<uint8_t>((size_t) L->K * L->N);
         for (uint32_t g = 0; g < L->n_groups; g++) {
-            entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, tab.data(), g, group.data(), stride);
+            entq_layout_decode_group(L, tab.data(), g, group.data(), stride);
             for (uint32_t s = 0; s < ENTQ_LAYOUT_STREAMS; s++) {
                 entq_layout_decode_stream(L, tab.data(), g, s, one.data());
                 const size_t n = (size_t) entq_layout_stream_rows(L, g, s) * L->K;

@@ -172,7 +172,7 @@ void layout_mul_mat(const ggml_compute_params * params, ggml_tensor * dst, const
     if (ncols == 1) {
         float * y = s.ycols[0];
         for (uint32_t g = g0; g < g1; g++) {
-            entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, s.ltab, g, s.levels.data(), stride);
+            entq_layout_decode_group(L, s.ltab, g, s.levels.data(), stride);
             for (uint32_t st = 0; st < S; st++) {
                 const int8_t * lv = s.levels.data() + st * stride;
                 for (uint32_t j = 0; j < entq_layout_stream_rows(L, g, st); j++, lv += K) {
@@ -187,7 +187,7 @@ void layout_mul_mat(const ggml_compute_params * params, ggml_tensor * dst, const
     s.row_scales.resize(S);
     const entq_act16_cols act = {s.qcols.data(), s.dcols.data()};
     for (uint32_t g = g0; g < g1; g++) {
-        entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, s.ltab, g, s.levels.data(), stride);
+        entq_layout_decode_group(L, s.ltab, g, s.levels.data(), stride);
         for (uint32_t j = 0; j < R; j++) {
             const uint32_t r0 = (g * R + j) * S;  // row j of each stream: S consecutive rows
             if (r0 >= L->N) {

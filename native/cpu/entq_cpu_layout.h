@@ -45,7 +45,7 @@
 #define ENTQ_LAYOUT_MAGIC 0x4c51544eu  /* "NTQL" read as a little-endian u32; not "ENTQ", so no stream is taken for one */
 #define ENTQ_LAYOUT_TABLE_BITS 11
 #define ENTQ_LAYOUT_STREAMS 12         /* streams per group: decoded together */
-#define ENTQ_LAYOUT_SLOTS 6            /* streams decoded at once (interleaved); each slot takes 2 */
+#define ENTQ_LAYOUT_SLOTS 6            /* streams decoded at once, interleaved */
 #define ENTQ_LAYOUT_MAX_SYMS 6         /* symbols per table entry */
 #define ENTQ_LAYOUT_PAD 16             /* zero bytes after the payload: 8-byte reads past a stream's end stay inside */
 #define ENTQ_LAYOUT_OVERRUN 32         /* bytes a decoded stream may write past its last symbol */
@@ -182,90 +182,100 @@ static inline uint32_t entq_layout_clz64(uint64_t x) {  // x != 0
 #define ENTQ_LAYOUT_PREFETCH(p) ((void) 0)
 #endif
 
+/* Where the decoding slots stand: each decodes one stream, p its bit position, o and e its output and end. */
+struct entq_layout_slots {
+    uint64_t p[ENTQ_LAYOUT_SLOTS];
+    int8_t * o[ENTQ_LAYOUT_SLOTS];
+    int8_t * e[ENTQ_LAYOUT_SLOTS];
+};
+
+/* Steps of the first W slots, interleaved, until one of them may be near its end (none is at it on entry).
+ * A step (refill + 5 lookups) writes at most 5 x ENTQ_LAYOUT_MAX_SYMS symbols: while every slot has more
+ * left than that, steps run without looking at the ends. */
+template <int W>
+static ENTQ_LAYOUT_INLINE void entq_layout_run(entq_layout_slots & sl, const uint8_t * P, const uint64_t * tab, uint64_t ahead) {
+    constexpr uint32_t MASK = (1u << ENTQ_LAYOUT_TABLE_BITS) - 1;
+    constexpr uint64_t MARK = 1ull << 56;
+    constexpr uint32_t STEP_MAX = 5 * ENTQ_LAYOUT_MAX_SYMS;
+    uint64_t safe = UINT64_MAX;
+    for (int i = 0; i < W; i++) safe = std::min<uint64_t>(safe, (uint64_t) (sl.e[i] - sl.o[i] + STEP_MAX - 1) / STEP_MAX);
+    uint64_t b[W], pp[W];
+    int8_t * op[W];
+    for (int i = 0; i < W; i++) {
+        op[i] = sl.o[i];
+        pp[i] = sl.p[i];
+    }
+    for (uint64_t step = 0; step < safe; step++) {
+        for (int i = 0; i < W; i++) {  // 56 bits and a marker above them: five lookups of <= 11 bits
+            memcpy(&b[i], P + (pp[i] >> 3), 8);
+            b[i] = ((b[i] >> (pp[i] & 7)) & (MARK - 1)) | MARK;
+            ENTQ_LAYOUT_PREFETCH(P + (pp[i] >> 3) + ahead);
+        }
+        ENTQ_LAYOUT_UNROLL for (int q = 0; q < 5; q++)
+            for (int i = 0; i < W; i++) {  // up to 6 levels stored (8 bytes written), their count and bits read as bytes
+                const uint8_t * ent = (const uint8_t *) (tab + ((uint32_t) b[i] & MASK));
+                memcpy(op[i], ent, 8);
+                op[i] += ent[7];
+                b[i] >>= ent[6];
+            }
+        for (int i = 0; i < W; i++) pp[i] += entq_layout_clz64(b[i]) - 7;  // the bits used: where the marker went
+    }
+    for (int i = 0; i < W; i++) {
+        sl.o[i] = op[i];
+        sl.p[i] = pp[i];
+    }
+}
+
 /* The body of entq_layout_decode_group, compiled twice: plainly, and for
  * x86 CPUs with BMI2/LZCNT (shifts by a register without CL, clz in one
  * instruction) behind a run-time check. */
-template <int W>
 static ENTQ_LAYOUT_INLINE void entq_layout_decode_group_body(const entq_layout * L, const uint64_t * tab, uint32_t g, int8_t * out,
                                                             size_t stride) {
-    static_assert(ENTQ_LAYOUT_STREAMS % W == 0, "slots must share the streams evenly");
-    constexpr uint32_t MASK = (1u << ENTQ_LAYOUT_TABLE_BITS) - 1;
-    constexpr uint64_t MARK = 1ull << 56;
     const uint8_t * P = entq_layout_base(L) + L->payload_off;
     const uint32_t * starts = entq_layout_starts(L) + (size_t) g * ENTQ_LAYOUT_STREAMS;
-    const uint64_t K = L->K;
-    uint64_t p[W];
-    int8_t * o[W];
-    int8_t * e[W];
-    uint32_t next[W];
-    auto open = [&](int i, uint32_t s) {
-        p[i] = (uint64_t) starts[s] * 8;
-        o[i] = out + s * stride;
-        e[i] = o[i] + entq_layout_stream_rows(L, g, s) * K;
-        next[i] = s + W;
-    };
-    auto refill = [&](uint64_t pos) {
-        uint64_t b;
-        memcpy(&b, P + (pos >> 3), 8);
-        return ((b >> (pos & 7)) & (MARK - 1)) | MARK;
-    };
-    // one lookup: up to 4 levels stored (8 bytes written), their count and bit count read as bytes
-    auto lookup = [&](int8_t *& op, uint64_t & b) {
-        const uint8_t * ent = (const uint8_t *) (tab + ((uint32_t) b & MASK));
-        memcpy(op, ent, 8);
-        op += ent[7];
-        b >>= ent[6];
-    };
-    // a step (refill + 5 lookups) writes at most 20 symbols: while every slot has more than that
-    // many left, steps run without looking at the slots' ends
-    constexpr uint32_t STEP_MAX = 5 * ENTQ_LAYOUT_MAX_SYMS;
     // the weights come from memory once per multiply: each step prefetches its stream's bytes one group ahead
     const uint64_t ahead = starts[ENTQ_LAYOUT_STREAMS] - starts[0];
-    for (int i = 0; i < W; i++) open(i, (uint32_t) i);
-    for (;;) {
-        uint64_t safe = UINT64_MAX;
-        for (int i = 0; i < W; i++) {
-            while (o[i] >= e[i] && next[i] < ENTQ_LAYOUT_STREAMS) open(i, next[i]);
-            safe = std::min<uint64_t>(safe, o[i] >= e[i] ? 0 : (uint64_t) (e[i] - o[i] + STEP_MAX - 1) / STEP_MAX);
+    entq_layout_slots sl;
+    uint32_t next = 0;  // streams are handed to slots in order, as slots finish theirs
+    auto open = [&](int i) {
+        for (; next < ENTQ_LAYOUT_STREAMS; next++) {
+            const uint32_t s = next;
+            const uint64_t n = (uint64_t) entq_layout_stream_rows(L, g, s) * L->K;
+            if (n == 0) continue;
+            sl.p[i] = (uint64_t) starts[s] * 8;
+            sl.o[i] = out + s * stride;
+            sl.e[i] = sl.o[i] + n;
+            next++;
+            return true;
         }
-        if (safe == 0) break;
-        uint64_t b[W];
-        int8_t * op[W];
-        uint64_t pp[W];
-        for (int i = 0; i < W; i++) {
-            op[i] = o[i];
-            pp[i] = p[i];
+        return false;
+    };
+    int n = 0;
+    while (n < ENTQ_LAYOUT_SLOTS && open(n)) n++;
+    while (n > 0) {
+        switch (n) {  // as streams run out, the slots left keep running together
+            case 6: entq_layout_run<6>(sl, P, tab, ahead); break;
+            case 5: entq_layout_run<5>(sl, P, tab, ahead); break;
+            case 4: entq_layout_run<4>(sl, P, tab, ahead); break;
+            case 3: entq_layout_run<3>(sl, P, tab, ahead); break;
+            case 2: entq_layout_run<2>(sl, P, tab, ahead); break;
+            default: entq_layout_run<1>(sl, P, tab, ahead); break;
         }
-        for (uint64_t step = 0; step < safe; step++) {
-            for (int i = 0; i < W; i++) {
-                b[i] = refill(pp[i]);
-                ENTQ_LAYOUT_PREFETCH(P + (pp[i] >> 3) + ahead);
-            }
-            ENTQ_LAYOUT_UNROLL for (int q = 0; q < 5; q++)
-                for (int i = 0; i < W; i++) lookup(op[i], b[i]);
-            for (int i = 0; i < W; i++) pp[i] += entq_layout_clz64(b[i]) - 7;
-        }
-        for (int i = 0; i < W; i++) {
-            o[i] = op[i];
-            p[i] = pp[i];
+        for (int i = 0; i < n; i++) {
+            if (sl.o[i] < sl.e[i] || open(i)) continue;
+            n--;  // no stream left for this slot: the last slot takes its place
+            sl.p[i] = sl.p[n];
+            sl.o[i] = sl.o[n];
+            sl.e[i] = sl.e[n];
+            i--;
         }
     }
-    // the slots that are not done finish alone
-    for (int i = 0; i < W; i++)
-        for (;;) {
-            while (o[i] >= e[i] && next[i] < ENTQ_LAYOUT_STREAMS) open(i, next[i]);
-            if (o[i] >= e[i]) break;
-            uint64_t b = refill(p[i]);
-            for (int q = 0; q < 5; q++) lookup(o[i], b);
-            p[i] += entq_layout_clz64(b) - 7;
-        }
 }
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-template <int W>
 __attribute__((target("bmi,bmi2,lzcnt"), noinline)) static void entq_layout_decode_group_bmi2(const entq_layout * L, const uint64_t * tab,
                                                                                             uint32_t g, int8_t * out, size_t stride) {
-    entq_layout_decode_group_body<W>(L, tab, g, out, stride);
+    entq_layout_decode_group_body(L, tab, g, out, stride);
 }
 static inline bool entq_layout_bmi2_available(void) {
     static const bool ok = __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("abm");
@@ -281,18 +291,20 @@ static inline bool entq_layout_bmi2_available(void) {
  * entq_layout_decode_stream.
  *
  * Speed: a lookup's chain (mask -> table load -> shift) is ~7 cycles while
- * its work is ~9 instructions, so W streams run interleaved, slot i taking
- * streams i, i + W, ... (W = 6: 6 streams' state fills the 16 registers
- * without spills, 0.89 -> 0.79 cycles/weight over 8); each refill gives 56 bits (five lookups of <= 11),
- * with a marker bit above them so that the bits used are counted by one clz
- * instead of an add per lookup; a lookup's symbol count and bit count are
- * byte loads (the load ports have room, the ALUs less). */
-template <int W>
+ * its work is ~9 instructions, so ENTQ_LAYOUT_SLOTS streams run interleaved
+ * (6: their state fills the 16 general registers; 8 spilled and ran 10%
+ * slower), each slot taking the group's next stream when its own ends, and
+ * the slots left running together when no stream is left (streams differ in
+ * length by row: a slot finishing alone ran ~6x slower per symbol, up to a
+ * third of the time in llama.cpp). Each refill gives 56 bits (five lookups of
+ * <= 11), with a marker bit above them so that the bits used are counted by
+ * one clz instead of an add per lookup; a lookup's symbol count and bit count
+ * are byte loads (the load ports have room, the ALUs less). */
 static inline void entq_layout_decode_group(const entq_layout * L, const uint64_t * tab, uint32_t g, int8_t * out, size_t stride) {
 #if ENTQ_LAYOUT_BMI2
-    if (entq_layout_bmi2_available()) return entq_layout_decode_group_bmi2<W>(L, tab, g, out, stride);
+    if (entq_layout_bmi2_available()) return entq_layout_decode_group_bmi2(L, tab, g, out, stride);
 #endif
-    entq_layout_decode_group_body<W>(L, tab, g, out, stride);
+    entq_layout_decode_group_body(L, tab, g, out, stride);
 }
 
 #endif /* ENTQ_CPU_LAYOUT_H */

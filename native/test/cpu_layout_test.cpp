@@ -73,7 +73,7 @@ bool sameCodes(const Repacked & p, const char * what) {
     std::vector<int8_t> fast(ENTQ_LAYOUT_STREAMS * stride), slow(stride);
     for (uint32_t g = 0; g < L->n_groups; g++) {
         std::fill(fast.begin(), fast.end(), (int8_t) 0x55);
-        entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, tab.data(), g, fast.data(), stride);
+        entq_layout_decode_group(L, tab.data(), g, fast.data(), stride);
         for (uint32_t s = 0; s < ENTQ_LAYOUT_STREAMS; s++) {
             entq_layout_decode_stream(L, tab.data(), g, s, slow.data());
             for (uint32_t j = 0; j < entq_layout_stream_rows(L, g, s); j++) {
@@ -298,7 +298,7 @@ TEST(cpu_layout_bench) {
         entq_act16_quantize(act.data(), K, q16.data(), d16.data());
         entq_layout_build_table(L, tab.data());
         for (uint32_t g = 0; g < L->n_groups; g++) {
-            entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, tab.data(), g, gbuf.data(), stride);
+            entq_layout_decode_group(L, tab.data(), g, gbuf.data(), stride);
             for (uint32_t s = 0; s < ENTQ_LAYOUT_STREAMS; s++)
                 for (uint32_t j = 0; j < entq_layout_stream_rows(L, g, s); j++) {
                     const uint32_t r = (g * L->rows_per_stream + j) * ENTQ_LAYOUT_STREAMS + s;
@@ -318,7 +318,7 @@ TEST(cpu_layout_bench) {
                   }, {}});
     vs.push_back({"layout decode only", [&] {
                        entq_layout_build_table(L, tab.data());
-                       for (uint32_t g = 0; g < L->n_groups; g++) entq_layout_decode_group<ENTQ_LAYOUT_SLOTS>(L, tab.data(), g, gbuf.data(), stride);
+                       for (uint32_t g = 0; g < L->n_groups; g++) entq_layout_decode_group(L, tab.data(), g, gbuf.data(), stride);
                        return 0.0;
                    }, {}});
     vs.push_back({"layout table build", [&] {
