@@ -146,18 +146,41 @@ void layout_mul_mat(const ggml_compute_params * params, ggml_tensor * dst, const
         GGML_ABORT("entq: tensor '%s': CPU layout of [%u, %u] for a [%lld, %lld] weight", w->name, L->K, L->N, (long long) w->ne[0],
                    (long long) w->ne[1]);
     }
-    const uint32_t g0 = (uint32_t) ((uint64_t) L->n_groups * params->ith / params->nth);
-    const uint32_t g1 = (uint32_t) ((uint64_t) L->n_groups * (params->ith + 1) / params->nth);
+    const uint32_t K = L->K, R = L->rows_per_stream, S = ENTQ_LAYOUT_STREAMS;
+    const int64_t ncols = x->ne[1] * x->ne[2] * x->ne[3];
+    // threads' shares: with one column decoding is the work, and it goes with the bytes (rows differ in
+    // rate); with more the tile product is, and it goes with the rows
+    uint32_t g0, g1;
+    if (ncols == 1) {
+        const uint32_t * starts = entq_layout_starts(L);
+        const uint64_t total = starts[(size_t) L->n_groups * S];
+        auto first_at = [&](int ith) {  // the first group starting at or after ith/nth of the bytes
+            const uint64_t at = total * (uint64_t) ith / (uint64_t) params->nth;
+            uint32_t lo = 0, hi = L->n_groups;
+            while (lo < hi) {
+                const uint32_t mid = (lo + hi) / 2;
+                if (starts[(size_t) mid * S] < at) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            return lo;
+        };
+        g0 = params->ith == 0 ? 0 : first_at(params->ith);
+        g1 = params->ith + 1 == params->nth ? L->n_groups : first_at(params->ith + 1);
+    } else {
+        g0 = (uint32_t) ((uint64_t) L->n_groups * params->ith / params->nth);
+        g1 = (uint32_t) ((uint64_t) L->n_groups * (params->ith + 1) / params->nth);
+    }
     if (g0 == g1) {
         return;
     }
-    const uint32_t K = L->K, R = L->rows_per_stream, S = ENTQ_LAYOUT_STREAMS;
     const size_t stride = (size_t) R * K + ENTQ_LAYOUT_OVERRUN;
     s.levels.resize(S * stride);
     entq_layout_build_table(L, s.ltab);
     // the activations as int16 (entq_layout_dot.h), every column: each thread makes its own copy,
     // ~1% of a prompt's time, and no thread waits for another
-    const int64_t ncols = x->ne[1] * x->ne[2] * x->ne[3];
     collect_columns(x, dst, s);
     const uint32_t Kp = entq_act16_len(K), nbk = entq_act16_blocks(K);
     s.q16.resize((size_t) ncols * Kp);
