@@ -1,7 +1,7 @@
 // End to end: models converted by `entgguf convert` (linear weights as ENTQ streams), loaded through node-llama-cpp with
 // the patched build, against their dequantised F32 twins loaded the same way. The weights are identical; the logits
 // may differ only as the kernels' arithmetic allows (LOGIT_TOL below), and greedy text must be the same.
-import { existsSync, mkdtempSync, openSync, readFileSync, closeSync, writeSync, copyFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, writeSync, copyFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -206,5 +206,23 @@ describe.skipIf(!hasModel)("coded stories260K through node-llama-cpp (patched bu
         writeSync(fd, bytes, t.fileOffset + 36, 2, t.fileOffset + 36);
         closeSync(fd);
         await expectRefused(bad, /blk\.2\.ffn_down\.weight.*scale/);
+    });
+
+    it("refuses a damaged payload at load on the CPU layout (the repack checks every stream), naming the tensor", async () => {
+        const fx = fixtures.get("5m-fp8-2.5bit")!;
+        const reader = await readGguf(fx.coded);
+        const t = reader.tensor("blk.3.ffn_up.weight")!;
+        await reader.close();
+        const bad = join(dir, "bad-payload.gguf");
+        copyFileSync(fx.coded, bad);
+        const fd = openSync(bad, "r+");
+        const at = t.fileOffset + t.byteSize - 100; // inside the last segment's words
+        const byte = Buffer.alloc(1);
+        const rfd = openSync(fx.coded, "r");
+        readSync(rfd, byte, 0, 1, at);
+        closeSync(rfd);
+        writeSync(fd, Buffer.from([byte[0]! ^ 0x10]), 0, 1, at);
+        closeSync(fd);
+        await expectRefused(bad, /blk\.3\.ffn_up\.weight.*checksum/);
     });
 });
