@@ -31,20 +31,6 @@ struct entq_act16_cols {
 
 #if ENTQ_AVX2_DECODER
 
-#define ENTQ_VNNI512_FN __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma")))
-#define ENTQ_VNNI256_FN __attribute__((target("avxvnni,avx2,fma")))
-
-static inline bool entq_vnni512_available(void) {
-    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vnni") && entq_avx2_available();
-    return ok;
-}
-
-static inline bool entq_vnni256_available(void) {
-    static const bool ok = __builtin_cpu_supports("avxvnni") && entq_avx2_available();
-    return ok;
-}
-
 namespace entq_int16 {
 
 // the policies' vector returns are inlined into functions of their own ISA; GCC warns about the ABI of

@@ -220,8 +220,13 @@ TEST(cpu_layout_dot16_matches_quantised_f64) {
             ref += p;
             mag += std::fabs(p);
         }
-        const float got = entq_layout_dot16(lv.data(), q.data(), d.data(), K);
-        CHECKF(std::fabs(got - ref) <= 16 * std::ldexp(mag, -24), "K=%u: %g vs %g", K, (double) got, ref);
+        std::vector<std::pair<const char *, float>> got = {{"dispatched", entq_layout_dot16(lv.data(), q.data(), d.data(), K)}};
+#if ENTQ_AVX2_DECODER
+        if (entq_avx2_available()) got.push_back({"avx2", entq_layout_dot16_avx2(lv.data(), q.data(), d.data(), K)});
+        if (entq_vnni512_available()) got.push_back({"avx512-vnni", entq_layout_dot16_vnni512(lv.data(), q.data(), d.data(), K)});
+#endif
+        for (const auto & [name, v] : got)
+            CHECKF(std::fabs(v - ref) <= 16 * std::ldexp(mag, -24), "%s K=%u: %g vs %g", name, K, (double) v, ref);
     }
 }
 
