@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
-import type { Token } from "node-llama-cpp";
+import { LlamaLogLevel, type Token } from "node-llama-cpp";
 
 import { makeSyntheticModel, SYNTHETIC_1B } from "../src/bench/makeSyntheticModel.js";
 import { quantizeQ8_0 } from "../src/bench/quantizeQ8_0.js";
@@ -43,6 +43,7 @@ type Sample = { loadSeconds: number; promptTps: number; genTps: number; entqLog?
 async function measureChild(file: string): Promise<Sample> {
     const llama = await getEntLlama({ maxThreads: threads });
     let entqLog: string | undefined;
+    llama.logLevel = LlamaLogLevel.info; // the CPU_ENTQ report is an info line; nothing else is printed
     llama.logger = (_level, message) => {
         if (message.startsWith("entq: CPU layout")) entqLog = message.trim();
     };
