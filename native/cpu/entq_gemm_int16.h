@@ -150,16 +150,9 @@ ENTQ_AVX2_FN ENTQ_NOINLINE static void gemm_avx2(const int16_t * rows, size_t ld
 
 #endif /* ENTQ_AVX2_DECODER */
 
-/* y[c][y0 + r] = row_scale[r] x rows[r] . (column c of x) for r < nrows, c < ncols: rows (int16, stride ldr,
- * readable to entq_act16_len(K)) against the batch's int16 activations, on the widest integer dot products the
- * CPU has; in plain C elsewhere. The same sums in every variant up to f32 rounding (int32 sums are exact). */
-static inline void entq_int16_gemm(const int16_t * rows, size_t ldr, uint32_t nrows, uint32_t K, entq_act16_cols x, float * const * y,
-                                   uint32_t ncols, uint32_t y0, const float * row_scale) {
-#if ENTQ_AVX2_DECODER
-    if (entq_vnni512_available()) return entq_int16::gemm_vnni512(rows, ldr, nrows, K, x, y, ncols, y0, row_scale);
-    if (entq_vnni256_available()) return entq_int16::gemm_vnni256(rows, ldr, nrows, K, x, y, ncols, y0, row_scale);
-    if (entq_avx2_available()) return entq_int16::gemm_avx2(rows, ldr, nrows, K, x, y, ncols, y0, row_scale);
-#endif
+/* entq_int16_gemm in plain C (CPUs without AVX2). */
+static inline void entq_int16_gemm_ref(const int16_t * rows, size_t ldr, uint32_t nrows, uint32_t K, entq_act16_cols x, float * const * y,
+                                       uint32_t ncols, uint32_t y0, const float * row_scale) {
     for (uint32_t c = 0; c < ncols; c++)
         for (uint32_t r = 0; r < nrows; r++) {
             float tot = 0.0f;
@@ -170,6 +163,19 @@ static inline void entq_int16_gemm(const int16_t * rows, size_t ldr, uint32_t nr
             }
             y[c][y0 + r] = tot * row_scale[r];
         }
+}
+
+/* y[c][y0 + r] = row_scale[r] x rows[r] . (column c of x) for r < nrows, c < ncols: rows (int16, stride ldr,
+ * readable to entq_act16_len(K)) against the batch's int16 activations, on the widest integer dot products the
+ * CPU has; in plain C elsewhere. The same sums in every variant up to f32 rounding (int32 sums are exact). */
+static inline void entq_int16_gemm(const int16_t * rows, size_t ldr, uint32_t nrows, uint32_t K, entq_act16_cols x, float * const * y,
+                                   uint32_t ncols, uint32_t y0, const float * row_scale) {
+#if ENTQ_AVX2_DECODER
+    if (entq_vnni512_available()) return entq_int16::gemm_vnni512(rows, ldr, nrows, K, x, y, ncols, y0, row_scale);
+    if (entq_vnni256_available()) return entq_int16::gemm_vnni256(rows, ldr, nrows, K, x, y, ncols, y0, row_scale);
+    if (entq_avx2_available()) return entq_int16::gemm_avx2(rows, ldr, nrows, K, x, y, ncols, y0, row_scale);
+#endif
+    entq_int16_gemm_ref(rows, ldr, nrows, K, x, y, ncols, y0, row_scale);
 }
 
 #endif /* ENTQ_GEMM_INT16_H */

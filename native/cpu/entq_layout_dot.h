@@ -145,12 +145,8 @@ ENTQ_VNNI512_FN static inline float entq_layout_dot16_vnni512(const int8_t * lv,
 #endif
 #endif
 
-/* sum_k lv[k] * q[k] * d[k / ENTQ_ACT16_BLOCK]; lv must have ENTQ_LAYOUT_OVERRUN readable bytes past K. */
-static inline float entq_layout_dot16(const int8_t * lv, const int16_t * q, const float * d, uint32_t K) {
-#if ENTQ_AVX2_DECODER
-    if (entq_vnni512_available()) return entq_layout_dot16_vnni512(lv, q, d, K);
-    if (entq_avx2_available()) return entq_layout_dot16_avx2(lv, q, d, K);
-#endif
+/* The plain-C dot product (CPUs without AVX2). */
+static inline float entq_layout_dot16_ref(const int8_t * lv, const int16_t * q, const float * d, uint32_t K) {
     float acc = 0.0f;
     for (uint32_t k0 = 0; k0 < K; k0 += ENTQ_ACT16_BLOCK) {
         int64_t s = 0;
@@ -158,6 +154,15 @@ static inline float entq_layout_dot16(const int8_t * lv, const int16_t * q, cons
         acc += (float) s * d[k0 / ENTQ_ACT16_BLOCK];
     }
     return acc;
+}
+
+/* sum_k lv[k] * q[k] * d[k / ENTQ_ACT16_BLOCK]; lv must have ENTQ_LAYOUT_OVERRUN readable bytes past K. */
+static inline float entq_layout_dot16(const int8_t * lv, const int16_t * q, const float * d, uint32_t K) {
+#if ENTQ_AVX2_DECODER
+    if (entq_vnni512_available()) return entq_layout_dot16_vnni512(lv, q, d, K);
+    if (entq_avx2_available()) return entq_layout_dot16_avx2(lv, q, d, K);
+#endif
+    return entq_layout_dot16_ref(lv, q, d, K);
 }
 
 #endif /* ENTQ_LAYOUT_DOT_H */

@@ -116,7 +116,7 @@ using int16_gemm_fn = void (*)(const int16_t *, size_t, uint32_t, uint32_t, entq
 
 // The int16 products this CPU can run.
 static std::vector<std::pair<const char *, int16_gemm_fn>> int16_gemms() {
-    std::vector<std::pair<const char *, int16_gemm_fn>> g;
+    std::vector<std::pair<const char *, int16_gemm_fn>> g = {{"plain C", entq_int16_gemm_ref}};
     if (entq_avx2_available()) g.push_back({"avx2 madd", entq_int16::gemm_avx2});
     if (entq_vnni256_available()) g.push_back({"avx-vnni", entq_int16::gemm_vnni256});
     if (entq_vnni512_available()) g.push_back({"avx512-vnni", entq_int16::gemm_vnni512});

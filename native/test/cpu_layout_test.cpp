@@ -70,10 +70,11 @@ bool sameCodes(const Repacked & p, const char * what) {
     entq_layout_build_table(L, tab.data());
     const uint32_t K = L->K, R = L->rows_per_stream;
     const size_t stride = (size_t) R * K + ENTQ_LAYOUT_OVERRUN;
-    std::vector<int8_t> fast(ENTQ_LAYOUT_STREAMS * stride), slow(stride);
+    std::vector<int8_t> fast(ENTQ_LAYOUT_STREAMS * stride), plain(ENTQ_LAYOUT_STREAMS * stride), slow(stride);
     for (uint32_t g = 0; g < L->n_groups; g++) {
         std::fill(fast.begin(), fast.end(), (int8_t) 0x55);
-        entq_layout_decode_group(L, tab.data(), g, fast.data(), stride);
+        entq_layout_decode_group(L, tab.data(), g, fast.data(), stride);  // the BMI2 build on x86
+        entq_layout_decode_group_body(L, tab.data(), g, plain.data(), stride);  // the portable build of the same source
         for (uint32_t s = 0; s < ENTQ_LAYOUT_STREAMS; s++) {
             entq_layout_decode_stream(L, tab.data(), g, s, slow.data());
             for (uint32_t j = 0; j < entq_layout_stream_rows(L, g, s); j++) {
@@ -86,7 +87,7 @@ bool sameCodes(const Repacked & p, const char * what) {
                 for (uint32_t k = 0; k < K; k++) {
                     const int8_t a = fast[s * stride + (size_t) j * K + k], b = slow[(size_t) j * K + k];
                     const float want = entq_codebook_value(&p.in, p.stream.data(), p.codes[row * K + k]) * p.in.scale_base;
-                    if (a != b || (float) a * L->unit != want) {
+                    if (a != b || a != plain[s * stride + (size_t) j * K + k] || (float) a * L->unit != want) {
                         std::fprintf(stderr, "  %s: row %llu col %u: fast %d, one stream %d, level x unit %g, reference %g\n", what,
                                      (unsigned long long) row, k, a, b, (double) ((float) a * L->unit), (double) want);
                         return false;
@@ -220,7 +221,8 @@ TEST(cpu_layout_dot16_matches_quantised_f64) {
             ref += p;
             mag += std::fabs(p);
         }
-        std::vector<std::pair<const char *, float>> got = {{"dispatched", entq_layout_dot16(lv.data(), q.data(), d.data(), K)}};
+        std::vector<std::pair<const char *, float>> got = {{"dispatched", entq_layout_dot16(lv.data(), q.data(), d.data(), K)},
+                                                            {"plain C", entq_layout_dot16_ref(lv.data(), q.data(), d.data(), K)}};
 #if ENTQ_AVX2_DECODER
         if (entq_avx2_available()) got.push_back({"avx2", entq_layout_dot16_avx2(lv.data(), q.data(), d.data(), K)});
         if (entq_vnni512_available()) got.push_back({"avx512-vnni", entq_layout_dot16_vnni512(lv.data(), q.data(), d.data(), K)});
