@@ -1,6 +1,6 @@
 /* entq_prefix_code.h - length-limited prefix codes for the CPU layout
- * (entq_cpu_layout.h): optimal code lengths under a maximum length, canonical
- * code words, and the bit writer the layout's streams are written with.
+ * (entq_cpu_layout.h): optimal code lengths under a maximum length, and
+ * canonical code words.
  *
  * Lengths come from package-merge (Larmore and Hirschberg): the optimal
  * lengths under a limit L are the leaves' multiplicities in the 2n - 2
@@ -12,7 +12,7 @@
  * Bit order: LSB first. A decoder reads 64 bits at a byte address, shifts out
  * the bits already used and indexes its table with the low bits, so code
  * words are stored bit-reversed: the first bit of a canonical code word is
- * the lowest bit of the stream.
+ * the lowest bit of the stream (entq_repack.h writes them).
  */
 #ifndef ENTQ_PREFIX_CODE_H
 #define ENTQ_PREFIX_CODE_H
@@ -83,28 +83,5 @@ static inline void entq_prefix_codewords(const uint8_t * len, uint32_t n, uint32
         code++;
     }
 }
-
-/* Appends LSB-first bit fields to a byte buffer. */
-struct entq_bit_writer {
-    uint8_t * out;
-    uint64_t acc = 0;
-    uint32_t n = 0;
-    explicit entq_bit_writer(uint8_t * dst) : out(dst) {}
-    void put(uint32_t bits, uint32_t len) {  // len <= 32
-        acc |= (uint64_t) bits << n;
-        n += len;
-        while (n >= 8) {
-            *out++ = (uint8_t) acc;
-            acc >>= 8;
-            n -= 8;
-        }
-    }
-    uint8_t * finish() {  // pads the last byte with zeros
-        if (n) *out++ = (uint8_t) acc;
-        acc = 0;
-        n = 0;
-        return out;
-    }
-};
 
 #endif /* ENTQ_PREFIX_CODE_H */

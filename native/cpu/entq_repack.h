@@ -30,9 +30,9 @@
 #include "cpu/entq_decode_avx2.h"
 #include "stream/entq_decode.h"
 
-#ifndef ENTQ_REPACK_STREAM_SYMBOLS
+/* Symbols per stream the repack aims at: a u32 offset per stream costs ~0.3% at 2.5 bits/weight, and
+ * 2048 measured ~10% slower (shorter runs between the slots' hand-overs). */
 #define ENTQ_REPACK_STREAM_SYMBOLS 4096
-#endif
 
 enum entq_repack_status {
     ENTQ_REPACK_OK = 0,
