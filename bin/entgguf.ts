@@ -10,6 +10,7 @@ import { registerBenchCommand } from "./commands/bench.js";
 import { registerBuildCommand } from "./commands/build.js";
 import { registerChatCommand } from "./commands/chat.js";
 import { registerConvertCommand } from "./commands/convert.js";
+import { registerDemoCommand } from "./commands/demo.js";
 import { registerInspectCommand } from "./commands/inspect.js";
 
 const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
@@ -25,6 +26,7 @@ registerInspectCommand(program);
 registerBuildCommand(program);
 registerChatCommand(program);
 registerBenchCommand(program);
+registerDemoCommand(program);
 
 try {
     await program.parseAsync(process.argv);

@@ -14,9 +14,8 @@ const promptTokens = promptAt >= 0 ? Number(args.splice(promptAt, 2)[1]) : 8;
 const [model, threads, rounds, ...ids] = args;
 if (process.env.ENTGGUF_AB_CHILD) {
     const { getLlama } = await import("node-llama-cpp");
-    const native = fileURLToPath(new URL("../native", import.meta.url));
     const llama = await getLlama({ gpu: false, build: "never", usePrebuiltBinaries: false, skipDownload: true,
-        existingPrebuiltBinaryMustMatchBuildOptions: true, cmakeOptions: { ENTGGUF_NATIVE_DIR: native, ENTGGUF_BUILD_ID: ids[0] } });
+        existingPrebuiltBinaryMustMatchBuildOptions: true, cmakeOptions: { ENTGGUF_BUILD_ID: ids[0] } });
     const m = await llama.loadModel({ modelPath: model, gpuLayers: 0 });
     const ctx = await m.createContext({ contextSize: promptTokens + 64, batchSize: promptTokens, threads: Number(threads) });
     const prompt = Array.from({ length: promptTokens }, (_, i) => 10 + (i % 200));

@@ -1,5 +1,5 @@
 // entgguf's public API.
-export { CodeKind, type NativeStreamInfo as StreamInfo } from "./native/binding.js";
+export { CodeKind, nativeBindingPath, type NativeStreamInfo as StreamInfo } from "./native/binding.js";
 export { EntqStreamError } from "./stream/EntqStreamError.js";
 export { encodeStream, type EncodeStreamOptions } from "./stream/encodeStream.js";
 export { decodeStream, type DecodeStreamOptions } from "./stream/decodeStream.js";
@@ -26,6 +26,8 @@ export { writeGguf, type GgufWriteHeader, type GgufTensorSource } from "./gguf/w
 export { GgufFormatError } from "./gguf/GgufFormatError.js";
 export { GgufWriteError } from "./gguf/GgufWriteError.js";
 export { ENTQ_GGML_TYPE, GgmlType, ggmlTypes } from "./gguf/ggmlTypes.js";
+export { demoModelPath } from "./demo/demoModelPath.js";
+export { buildNativeAddon, type BuildNativeAddonOptions } from "./native/buildNativeAddon.js";
 export { makeSyntheticModel, SYNTHETIC_1B, SYNTHETIC_BENCH, type SyntheticModelShape } from "./bench/makeSyntheticModel.js";
 export { buildLlamaTools, LlamaToolsError, LLAMA_TOOL_NAMES, type LlamaTools, type LlamaToolName, type BuildLlamaToolsOptions } from "./runtime/buildLlamaTools.js";
 export { runBench, type RunBenchOptions } from "./bench/runBench.js";

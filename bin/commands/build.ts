@@ -1,17 +1,27 @@
 import { Command, Option } from "commander";
 
+import { getNativeBinding, nativeBindingPath, packageRoot } from "../../src/native/binding.js";
+import { buildNativeAddon } from "../../src/native/buildNativeAddon.js";
 import { buildLlama } from "../../src/runtime/buildLlama.js";
 import { buildLlamaTools } from "../../src/runtime/buildLlamaTools.js";
 
 export function registerBuildCommand(program: Command): void {
     program
         .command("build")
-        .description("build node-llama-cpp's bundled llama.cpp with entgguf's patches (offline; minutes, once per patch set and native sources)")
+        .description("make entgguf ready to run: its native addon (prebuilt where the package has one) and node-llama-cpp's bundled llama.cpp with entgguf's patches (offline; minutes, once per patch set and native sources)")
         .addOption(new Option("--gpu <kind>", "backend to build besides the CPU").choices(["none", "cuda"]).default("none"))
         .option("--cuda-arch <list>", "CMAKE_CUDA_ARCHITECTURES for --gpu cuda, e.g. 89 or '80;90' (default: node-llama-cpp's)")
         .option("--force", "rebuild even when this build exists")
+        .option("--addon", "only (re)build entgguf's native addon (convert, inspect) from source; cmake + a C++17 compiler, ~1 min")
         .option("--tools", "build llama.cpp's tools instead (llama-quantize, llama-perplexity, llama-bench, llama-imatrix, test-backend-ops; CPU, CMake) for `entgguf bench`")
-        .action(async (o: { gpu: "none" | "cuda"; cudaArch?: string; force?: boolean; tools?: boolean }) => {
+        .action(async (o: { gpu: "none" | "cuda"; cudaArch?: string; force?: boolean; tools?: boolean; addon?: boolean }) => {
+            if (o.addon) {
+                console.log(`native addon: ${buildNativeAddon(packageRoot())}`);
+                return;
+            }
+            // the addon first: the prebuilt one where the package has it, else built from source now
+            getNativeBinding();
+            console.log(`native addon: ${nativeBindingPath()}`);
             if (o.tools) {
                 if (o.gpu !== "none") throw new Error("--tools builds the CPU tools only; leave out --gpu");
                 const tools = await buildLlamaTools({ build: o.force ? "force" : "auto" });

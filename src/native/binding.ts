@@ -4,6 +4,8 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { buildNativeAddon, builtAddonPath, prebuiltAddonPath } from "./buildNativeAddon.js";
+
 /** How the 8-bit codes map to values (the stream's codebook). */
 export enum CodeKind {
     E4M3 = 0,
@@ -190,6 +192,12 @@ export interface NativeCpuLayout {
 }
 
 let binding: NativeBinding | undefined;
+let bindingPath: string | undefined;
+
+/** The file the addon was loaded from, once getNativeBinding() has loaded it. */
+export function nativeBindingPath(): string | undefined {
+    return bindingPath;
+}
 
 /** The package root: the nearest folder above this file with our package.json (works from src/ and dist/). */
 export function packageRoot(): string {
@@ -202,19 +210,39 @@ export function packageRoot(): string {
     return dir;
 }
 
-/** The addon, loaded once; a failure names what was tried and what to do. */
+/**
+ * The addon, loaded once: a build from source in build/ (a checkout's, or an earlier first-use
+ * build), else the prebuilt binary the package carries for this platform, else built from source
+ * now (once, cached). A failure names what was tried and what to do.
+ */
 export function getNativeBinding(): NativeBinding {
     if (binding) return binding;
-    const path = join(packageRoot(), "build", "Release", "entgguf_native.node");
+    const root = packageRoot();
+    const require = createRequire(import.meta.url);
+    const tried: string[] = [];
+    for (const path of [builtAddonPath(root), prebuiltAddonPath(root)]) {
+        if (!existsSync(path)) continue;
+        try {
+            binding = require(path) as NativeBinding;
+            bindingPath = path;
+            return binding;
+        } catch (e) {
+            tried.push(`${path}: ${(e as Error).message.split("\n")[0]}`);
+        }
+    }
+    const why = tried.length ? `the addon here does not load (${tried.join("; ")})` : `no prebuilt addon for ${process.platform}-${process.arch} in this package`;
     try {
-        binding = createRequire(import.meta.url)(path) as NativeBinding;
+        process.stderr.write(`[entgguf] ${why}; building it from source once\n`);
+        const path = buildNativeAddon(root);
+        binding = require(path) as NativeBinding;
+        bindingPath = path;
         return binding;
     } catch (e) {
         throw new Error(
-            `Could not load the entgguf native addon from ${path}: ${(e as Error).message}\n` +
+            `Could not load the entgguf native addon: ${why}, and building it failed: ${(e as Error).message}\n` +
                 "Possible solutions:\n" +
-                "  - run `npm install` (it builds the addon with cmake-js)\n" +
-                "  - or rebuild it alone: `npm run build:native` (needs cmake >= 3.18 and a C++17 compiler)"
+                "  - install cmake >= 3.18 and a C++17 compiler, then run `npx entgguf build --addon`\n" +
+                "  - in a checkout of entgguf: `npm install` (it builds the addon)"
         );
     }
 }

@@ -73,6 +73,29 @@ function linkSourceForNodeLlamaCpp(dir: string, log: (m: string) => void): void 
     symlinkSync(dir, link, process.platform === "win32" ? "junction" : "dir");
 }
 
+/**
+ * The patched CMake finds native/ through <source>/.entgguf-native (patch 0001), so the build's
+ * cmake options, and with them node-llama-cpp's build folder name, do not depend on where the
+ * project sits: a moved or copied project (or an app's node_modules) finds its build again.
+ */
+function linkNativeIntoSource(sourceDir: string): void {
+    const link = join(sourceDir, ".entgguf-native");
+    const target = join(packageRoot(), "native");
+    let current: string | undefined;
+    try {
+        current = readlinkSync(link);
+    } catch {
+        current = undefined;
+    }
+    if (current === target) return;
+    if (current === undefined) rmSync(link, { recursive: true, force: true }); // not a link: whatever sits there goes
+    // made beside and renamed over: a process reading the link never sees it missing
+    const tmp = `${link}.tmp-${process.pid}`;
+    rmSync(tmp, { force: true });
+    symlinkSync(target, tmp, process.platform === "win32" ? "junction" : "dir");
+    renameSync(tmp, link);
+}
+
 /** The localBuilds/ folder whose build metadata carries our build id, if that build completed. */
 function findBinaryDir(buildId: string): string | undefined {
     const root = nodeLlamaCppPaths().localBuilds;
@@ -97,16 +120,15 @@ export async function resolveEntLlamaBuild(options: EntLlamaBuildOptions = {}): 
     const source = await prepareLlamaSource({ log });
     const { hash: patchHash } = applyPatches(source.dir, source.release, log);
     linkSourceForNodeLlamaCpp(source.dir, log);
+    linkNativeIntoSource(source.dir);
 
     const h = createHash("sha256");
     h.update(JSON.stringify({ patchHash, release: source.release, nlc: source.nodeLlamaCppVersion, gpu, arch: options.cudaArchitectures ?? null }));
     for (const dir of nativeSourceDirs(gpu)) hashTree(h, dir);
     const buildId = h.digest("hex").slice(0, 16);
 
-    const cmakeOptions: Record<string, string> = {
-        ENTGGUF_NATIVE_DIR: join(packageRoot(), "native"),
-        ENTGGUF_BUILD_ID: buildId
-    };
+    // no paths here: node-llama-cpp names the build folder after these options
+    const cmakeOptions: Record<string, string> = { ENTGGUF_BUILD_ID: buildId };
     if (gpu === "cuda" && options.cudaArchitectures) cmakeOptions.CMAKE_CUDA_ARCHITECTURES = options.cudaArchitectures;
     return { buildId, gpu, cmakeOptions, source, binaryDir: findBinaryDir(buildId) };
 }
@@ -131,7 +153,16 @@ export function nodeLlamaCppOptions(build: EntLlamaBuild, mode: "never" | "force
 export async function buildLlama(options: EntLlamaBuildOptions & { force?: boolean } = {}): Promise<EntLlamaBuild & { binaryDir: string }> {
     const log = options.log ?? defaultLog;
     const build = await resolveEntLlamaBuild(options);
-    if (build.binaryDir && !options.force) return { ...build, binaryDir: build.binaryDir };
+    if (build.binaryDir && !options.force) {
+        // "present" must mean "loads": a build that node-llama-cpp cannot load is rebuilt
+        try {
+            const llama = await getLlama({ ...nodeLlamaCppOptions(build, "never"), logLevel: LlamaLogLevel.error });
+            await llama.dispose();
+            return { ...build, binaryDir: build.binaryDir };
+        } catch (e) {
+            log(`the build in ${build.binaryDir} does not load (${(e as Error).message.split("\n")[0]}); rebuilding it`);
+        }
+    }
     log(buildingMessage(build));
     const started = Date.now();
     const llama = await getLlama({ ...nodeLlamaCppOptions(build, "forceRebuild"), progressLogs: true, logLevel: LlamaLogLevel.warn });

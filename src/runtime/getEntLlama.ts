@@ -50,7 +50,15 @@ export async function getEntLlama(options: GetEntLlamaOptions = {}): Promise<Lla
     const llama = (async () => {
         let llama: Llama;
         try {
-            llama = await getLlama({ ...llamaOptions, ...nodeLlamaCppOptions(build, build.binaryDir ? "never" : "forceRebuild") });
+            try {
+                llama = await getLlama({ ...llamaOptions, ...nodeLlamaCppOptions(build, build.binaryDir ? "never" : "forceRebuild") });
+            } catch (e) {
+                // a build that is there but does not load (another machine's, half copied) is rebuilt once
+                if (!build.binaryDir || !autoBuild) throw e;
+                log(`the build in ${build.binaryDir} does not load (${(e as Error).message.split("\n")[0]}); rebuilding it`);
+                log(buildingMessage(build));
+                llama = await getLlama({ ...llamaOptions, ...nodeLlamaCppOptions(build, "forceRebuild") });
+            }
         } catch (e) {
             throw new EntLlamaLoadError(
                 `entgguf: could not ${build.binaryDir ? "load" : "build"} the patched llama.cpp (build ${build.buildId}, ` +

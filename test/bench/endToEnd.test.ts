@@ -1,7 +1,7 @@
-// A small real bench run on the shared stories260K model: one entropy-coded rate, two llama-quantize peers,
-// a short text slice, few chunks. stories260K's rows are 64 (FFN down: 172) wide, so k-quants cannot apply:
+// A small real bench run on the demo model (stories260K): one entropy-coded rate, two llama-quantize peers,
+// a short text written for this test (test/fixtures/short-stories.txt, in TinyStories' style), few chunks. stories260K's rows are 64 (FFN down: 172) wide, so k-quants cannot apply:
 // llama-quantize falls back, and the report must say so tensor by tensor.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -12,11 +12,8 @@ import type { BenchResults } from "../../src/bench/BenchResults.js";
 import { runBench, type RunBenchOptions } from "../../src/bench/runBench.js";
 import { inspectModel } from "../../src/inspect/inspectModel.js";
 import { buildLlamaTools } from "../../src/runtime/buildLlamaTools.js";
-import { sharedFile } from "../helpers/sharedData.js";
+import { demoModel, repoRoot } from "../helpers/sharedData.js";
 
-const model = sharedFile("models/stories260K.gguf");
-const text = sharedFile("text/tinystories-val.txt");
-const missing = model.missing ?? text.missing;
 const dir = mkdtempSync(join(tmpdir(), "entgguf-bench-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -28,13 +25,10 @@ let results: BenchResults;
 const logs: string[] = [];
 
 beforeAll(async () => {
-    if (missing) return;
     await buildLlamaTools(); // minutes the first time; cached by build id
-    const slice = join(dir, "slice.txt");
-    writeFileSync(slice, readFileSync(text.path, "utf8").slice(0, 40_000));
     options = {
-        source: model.path,
-        text: slice,
+        source: demoModel,
+        text: join(repoRoot, "test", "fixtures", "short-stories.txt"),
         outDir: join(dir, "out"),
         bits: [3],
         peers: ["Q8_0", "Q4_K_M"],
@@ -47,7 +41,7 @@ beforeAll(async () => {
     results = await runBench(options);
 }, TOOLS_BUILD_TIMEOUT_MS);
 
-describe.skipIf(missing)(`entgguf bench on stories260K ${missing ?? ""}`, () => {
+describe("entgguf bench on stories260K", () => {
     it("measures the source, one coded model and two peers", () => {
         expect(results.artefacts.map((a) => a.label)).toEqual(["source", "entq-fp8-3", "Q8_0", "Q4_K_M"]);
         for (const a of results.artefacts) {
@@ -58,7 +52,7 @@ describe.skipIf(missing)(`entgguf bench on stories260K ${missing ?? ""}`, () => 
             expect(a.speed!.tg.mean).toBeGreaterThan(0);
         }
         expect(results.artefacts[0]!.linear.bitsPerWeight).toBe(32);
-        // stories260K in F32: GUIDE §5 puts its perplexity near 3.5 on TinyStories text
+        // stories260K in F32: GUIDE §5 puts its perplexity near 3.5 on TinyStories text (uniform over its vocabulary: 512)
         expect(results.artefacts[0]!.perplexity!.ppl.value).toBeGreaterThan(2);
         expect(results.artefacts[0]!.perplexity!.ppl.value).toBeLessThan(8);
     });

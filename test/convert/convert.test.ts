@@ -11,9 +11,9 @@ import { ENTQ_GGML_TYPE, GgmlType } from "../../src/gguf/ggmlTypes.js";
 import { readGguf } from "../../src/gguf/readGguf.js";
 import { writeGguf } from "../../src/gguf/writeGguf.js";
 import { decodeStream } from "../../src/stream/decodeStream.js";
-import { repoRoot, sharedFile } from "../helpers/sharedData.js";
+import { demoModel, repoRoot } from "../helpers/sharedData.js";
 
-const stories = sharedFile("models/stories260K.gguf");
+const stories = { path: demoModel };
 const cli = join(repoRoot, "dist", "bin", "entgguf.js");
 let dir: string;
 
@@ -26,7 +26,7 @@ function runCli(args: string[]) {
     return spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", timeout: 300_000 });
 }
 
-describe.skipIf(stories.missing)(`convert stories260K ${stories.missing ?? ""}`, () => {
+describe("convert stories260K", () => {
     for (const [codes, bits] of [["fp8", 2.5], ["int8", 4]] as const) {
         it(`at ${bits} bits/weight (${codes}): metadata kept, untouched tensors byte-identical, coded = dequantised reference`, async () => {
             const out = join(dir, `s-${codes}-${bits}.gguf`);

@@ -5,6 +5,9 @@ import { fileURLToPath } from "node:url";
 /** The repository root (this file is test/helpers/sharedData.ts). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
+/** The demo model the repository and the package carry (models/README.md): tests that need a real model use it. */
+export const demoModel = path.resolve(repoRoot, "models", "stories260K.gguf");
+
 /** The shared data folder beside the repository (GUIDE §5): models/ and text/. */
 export const sharedDir = path.resolve(repoRoot, "..", "shared");
 

@@ -1,7 +1,7 @@
 // End to end: models converted by `entgguf convert` (linear weights as ENTQ streams), loaded through node-llama-cpp with
 // the patched build, against their dequantised F32 twins loaded the same way. The weights are identical; the logits
 // may differ only as the kernels' arithmetic allows (LOGIT_TOL below), and greedy text must be the same.
-import { existsSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, writeSync, copyFileSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, readSync, closeSync, writeSync, copyFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -11,13 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertModel, type ConvertOptions } from "../../src/convert/convertModel.js";
 import { dequantizeModel } from "../../src/convert/dequantizeModel.js";
 import { readGguf } from "../../src/gguf/readGguf.js";
-import { packageRoot } from "../../src/native/binding.js";
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
+import { demoModel, sharedFile } from "../helpers/sharedData.js";
 
-const MODEL = join(packageRoot(), "..", "shared", "models", "stories260K.gguf");
-const MODEL_5M = join(packageRoot(), "..", "shared", "models", "small-llama-5m-f16.gguf");
-const hasModel = existsSync(MODEL) && existsSync(MODEL_5M);
-if (!hasModel) console.warn(`skipping the end-to-end runtime tests: ${MODEL} or ${MODEL_5M} is absent (../shared is not mounted)`);
+const MODEL = demoModel;
+const model5m = sharedFile("models/small-llama-5m-f16.gguf");
+const MODEL_5M = model5m.path;
+if (model5m.missing) console.warn(`the 5M model's end-to-end runtime tests are ${model5m.missing}`);
 
 const PROMPT = "Once upon a time, there was a little girl named Lily.";
 const GREEDY_TOKENS = 48;
@@ -42,7 +42,7 @@ const variants: { name: string; model: string; options: ConvertOptions; coded: n
     { name: "fp8-l1-3bit", model: MODEL, options: { codes: "fp8", objective: "l1", bits: 3, segmentSymbols: 1024 }, coded: 35 },
     // the real 256-wide model at 2.5 bits/weight: every coded weight runs on the CPU layout
     { name: "5m-fp8-2.5bit", model: MODEL_5M, options: { codes: "fp8", bits: 2.5 }, coded: 42 }
-];
+].filter((v) => !(v.model === MODEL_5M && model5m.missing));
 
 interface Fixture {
     coded: string;
@@ -107,7 +107,7 @@ async function evaluate(llama: Llama, modelPath: string, useMmap: boolean) {
     }
 }
 
-describe.skipIf(!hasModel)("coded stories260K through node-llama-cpp (patched build)", () => {
+describe("coded models through node-llama-cpp (patched build)", () => {
     let llama: Llama;
     let dir: string;
     const fixtures = new Map<string, Fixture>();
@@ -208,7 +208,7 @@ describe.skipIf(!hasModel)("coded stories260K through node-llama-cpp (patched bu
         await expectRefused(bad, /blk\.2\.ffn_down\.weight.*scale/);
     });
 
-    it("refuses a damaged payload at load on the CPU layout (the repack checks every stream), naming the tensor", async () => {
+    it.skipIf(model5m.missing)(`refuses a damaged payload at load on the CPU layout (the repack checks every stream), naming the tensor ${model5m.missing ?? ""}`, async () => {
         const fx = fixtures.get("5m-fp8-2.5bit")!;
         const reader = await readGguf(fx.coded);
         const t = reader.tensor("blk.3.ffn_up.weight")!;
