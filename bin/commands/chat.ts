@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { LlamaChatSession, LlamaCompletion, LlamaLogLevel, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
+import { tokenWriter } from "../tokenWriter.js";
 
 function integer(what: string) {
     return (v: string) => {
@@ -41,15 +42,10 @@ function chooseMode(model: LlamaModel, mode: ChatOptions["mode"]): "chat" | "com
 
 /** Streams one answer (chat) or continuation (complete) to stdout. */
 function makeResponder(context: LlamaContext, mode: "chat" | "complete", o: ChatOptions) {
-    const generation = {
-        maxTokens: o.maxTokens,
-        temperature: o.temperature,
-        seed: o.seed,
-        onTextChunk: (text: string) => void process.stdout.write(text)
-    };
+    const generation = { maxTokens: o.maxTokens, temperature: o.temperature, seed: o.seed };
     if (mode === "chat") {
         const session = new LlamaChatSession({ contextSequence: context.getSequence(), systemPrompt: o.system });
-        return (input: string) => session.prompt(input, generation);
+        return (input: string) => session.prompt(input, { ...generation, onTextChunk: (text: string) => void process.stdout.write(text) });
     }
     const sequence = context.getSequence();
     const completion = new LlamaCompletion({ contextSequence: sequence });
@@ -57,7 +53,7 @@ function makeResponder(context: LlamaContext, mode: "chat" | "complete", o: Chat
     return async (input: string) => {
         const prompt = o.system ? `${o.system}\n${input}` : input;
         if (o.echo) process.stdout.write(input);
-        const text = await completion.generateCompletion(prompt, generation);
+        const text = await completion.generateCompletion(prompt, { ...generation, onToken: tokenWriter(context.model, prompt) });
         await sequence.clearHistory(); // each prompt continues on its own
         return text;
     };

@@ -9,6 +9,7 @@ import { convertModel } from "../../src/convert/convertModel.js";
 import { demoModelPath } from "../../src/demo/demoModelPath.js";
 import { inspectModel } from "../../src/inspect/inspectModel.js";
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
+import { tokenWriter } from "../tokenWriter.js";
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(2)} MB`;
 
@@ -57,6 +58,7 @@ export function registerDemoCommand(program: Command): void {
                 const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
                 let first = 0;
                 let tokens = 0;
+                const write = tokenWriter(model, o.prompt);
                 process.stdout.write(`\n${o.prompt}`);
                 const t1 = performance.now();
                 await completion.generateCompletion(o.prompt, {
@@ -65,8 +67,8 @@ export function registerDemoCommand(program: Command): void {
                     onToken: (t) => {
                         if (tokens === 0) first = performance.now();
                         tokens += t.length;
-                    },
-                    onTextChunk: (text) => void process.stdout.write(text)
+                        write(t);
+                    }
                 });
                 const end = performance.now();
                 const genRate = tokens > 1 ? ((tokens - 1) / ((end - first) / 1000)).toFixed(0) : "-";
