@@ -42,6 +42,11 @@ function takeLock(lock: string, target: string, log: (m: string) => void): boole
     for (;;) {
         try {
             mkdirSync(lock);
+            // the lock is free again: after waiting, what the other process built is used, not rebuilt
+            if (waited && existsSync(target)) {
+                rmSync(lock, { recursive: true, force: true });
+                return false;
+            }
             writeFileSync(join(lock, "pid"), String(process.pid));
             return true;
         } catch (e) {
@@ -60,7 +65,6 @@ function takeLock(lock: string, target: string, log: (m: string) => void): boole
         if (!waited) log(`another process (pid ${Number.isNaN(holder) ? "?" : holder}) is building the native addon; waiting for it`);
         waited = true;
         sleepMs(500);
-        if (!existsSync(lock) && existsSync(target)) return false;
     }
 }
 
