@@ -77,7 +77,7 @@ describe("GGUF round trip", () => {
         expect(b.length).toBe(a.length);
         expect(b.equals(a)).toBe(true);
 
-        const reader = await readGguf(model.path);
+        const reader = await readGguf(demoModel);
         try {
             expect(reader.info.version).toBe(3);
             expect(reader.info.tensors).toHaveLength(48);
@@ -88,7 +88,7 @@ describe("GGUF round trip", () => {
             expect(t.dims).toEqual([64, 64]);
             expect((await reader.readTensorData(t)).equals(a.subarray(t.fileOffset, t.fileOffset + t.byteSize))).toBe(true);
             expect((await reader.readTensorData(t, { start: 100, length: 7 })).equals(a.subarray(t.fileOffset + 100, t.fileOffset + 107))).toBe(true);
-            await expectSameAsNodeLlamaCpp(model.path, reader.info.metadata);
+            await expectSameAsNodeLlamaCpp(demoModel, reader.info.metadata);
         } finally {
             await reader.close();
         }

@@ -35,14 +35,15 @@ const GREEDY_TOKENS = 48;
 const LOGIT_TOL_RANS = 1e-4;
 const LOGIT_TOL_LAYOUT = 1e-2;
 
-const variants: { name: string; model: string; options: ConvertOptions; coded: number }[] = [
+const allVariants: { name: string; model: string; options: ConvertOptions; coded: number }[] = [
     // high rate: plain per-row absmax INT8 (~7 bits/weight)
     { name: "int8-absmax", model: MODEL, options: { codes: "int8", objective: "absmax" }, coded: 35 },
     // low rate: FP8 with EntQuant's objective at 3 bits/weight (2 leaves this 260K model babbling), several segments per tensor
     { name: "fp8-l1-3bit", model: MODEL, options: { codes: "fp8", objective: "l1", bits: 3, segmentSymbols: 1024 }, coded: 35 },
     // the real 256-wide model at 2.5 bits/weight: every coded weight runs on the CPU layout
     { name: "5m-fp8-2.5bit", model: MODEL_5M, options: { codes: "fp8", bits: 2.5 }, coded: 42 }
-].filter((v) => !(v.model === MODEL_5M && model5m.missing));
+];
+const variants = allVariants.filter((v) => !(v.model === MODEL_5M && model5m.missing));
 
 interface Fixture {
     coded: string;
