@@ -19,6 +19,8 @@
 #include "ggml.h"
 #include "stream/entq_format.h"
 
+#include <stdlib.h>
+
 #define ENTQ_GGML_STR_(x) #x
 #define ENTQ_GGML_STR(x) ENTQ_GGML_STR_(x)
 
@@ -66,6 +68,23 @@ static inline const char * entq_ggml_check_header(const uint8_t * hdr, uint64_t 
     if (entq_rd16(hdr + 4) != ENTQ_VERSION) return "unsupported ENTQ format version (this build reads version " ENTQ_GGML_STR(ENTQ_VERSION) ")";
     if ((int64_t) entq_rd32(hdr + 8) != K || (int64_t) entq_rd32(hdr + 12) != N) return "stream shape [K, N] does not match the model's weight shape";
     return NULL;
+}
+
+/* The load-time integrity check of a coded weight's S bytes, on every backend's path:
+ * every section in bounds, then the CRC-32C over the whole stream. A damaged file then
+ * fails to load (a catchable error in an app) instead of aborting mid-inference when a
+ * segment does not decode. Returns NULL when sound, else the problem. */
+static inline const char * entq_ggml_verify_stream(const uint8_t * data, uint64_t S) {
+    entq_info info;
+    int st = entq_parse(data, S, &info);
+    if (st == ENTQ_OK) st = entq_check_crc(data, S);
+    return st == ENTQ_OK ? NULL : entq_status_str(st);
+}
+
+/* ENTGGUF_VERIFY=0 skips that check (trusted files: mapped loads then touch no page). */
+static inline int entq_ggml_verify_enabled(void) {
+    const char * v = getenv("ENTGGUF_VERIFY");
+    return !(v != NULL && strcmp(v, "0") == 0);
 }
 
 #endif /* ENTQ_GGML_H */
