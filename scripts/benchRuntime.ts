@@ -6,6 +6,7 @@
 // load time, prompt tokens/s (one batch) and greedy generation tokens/s at batch 1; for ENTQ also what the
 // CPU_ENTQ buffer reports (coded weights in memory vs in the file, repack time).
 // Usage: npm run bench:runtime [-- --bits 2.5 --threads 2 --tokens 64 --prompt 128 --rounds 3 --models ENTQ,ENTQ-rANS,Q8_0,Q4_K_M,F16]
+// (also ENTQ-unverified and ENTQ-rANS-unverified: ENTGGUF_VERIFY=0, for the load-time checksum's cost)
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
@@ -106,6 +107,9 @@ await getEntLlama({ maxThreads: threads }).then((l) => l.dispose()); // builds t
 const all: { name: string; file: string; env: Record<string, string> }[] = [
     { name: "ENTQ", file: entq, env: {} },
     { name: "ENTQ-rANS", file: entq, env: { ENTGGUF_CPU_LAYOUT: "0" } },
+    // without the load-time checksum (what it costs: load time beside the two above)
+    { name: "ENTQ-unverified", file: entq, env: { ENTGGUF_VERIFY: "0" } },
+    { name: "ENTQ-rANS-unverified", file: entq, env: { ENTGGUF_CPU_LAYOUT: "0", ENTGGUF_VERIFY: "0" } },
     { name: "Q8_0", file: q8, env: {} },
     { name: "Q4_K_M", file: q4, env: {} },
     { name: "F16", file: f16, env: {} }
@@ -126,7 +130,7 @@ for (let r = 0; r < rounds; r++) {
         const m = models[(i + r) % models.length]!;
         const s = measure(m.file, m.env);
         m.samples.push(s);
-        console.log(`round ${r + 1}: ${m.name.padEnd(9)} load ${s.loadSeconds.toFixed(2)} s, prompt ${s.promptTps.toFixed(1)} tok/s, generation ${s.genTps.toFixed(2)} tok/s`);
+        console.log(`round ${r + 1}: ${m.name.padEnd(20)} load ${s.loadSeconds.toFixed(2)} s, prompt ${s.promptTps.toFixed(1)} tok/s, generation ${s.genTps.toFixed(2)} tok/s`);
     }
 }
 const loadAfter = loadavg();
