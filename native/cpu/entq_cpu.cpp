@@ -235,9 +235,11 @@ void layout_mul_mat(const ggml_compute_params * params, ggml_tensor * dst, const
 extern "C" bool entq_cpu_supports_op(const struct ggml_tensor * op) {
     const ggml_tensor * w = op->src[0];
     const ggml_tensor * x = op->src[1];
+    // every shape the kernels index by, so that a malformed graph (e.g. received over RPC) is refused, not run
     return op->op == GGML_OP_MUL_MAT && w && x && w->type == GGML_TYPE_ENTQ && x->type == GGML_TYPE_F32 &&
            op->type == GGML_TYPE_F32 && w->ne[2] == 1 && w->ne[3] == 1 && x->nb[0] == sizeof(float) &&
-           op->nb[0] == sizeof(float);
+           op->nb[0] == sizeof(float) && x->ne[0] == w->ne[0] && op->ne[0] == w->ne[1] && op->ne[1] == x->ne[1] &&
+           op->ne[2] == x->ne[2] && op->ne[3] == x->ne[3];
 }
 
 extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, struct ggml_tensor * dst) {

@@ -99,6 +99,8 @@ bool entq_ggml_cuda_supports_op(const ggml_tensor * op) {
     const ggml_tensor * x = op->src[1];
     if (!w || !x || w->type != GGML_TYPE_ENTQ || x->type != GGML_TYPE_F32 || op->type != GGML_TYPE_F32) return false;
     if (w->ne[2] != 1 || w->ne[3] != 1 || w->ne[0] > UINT32_MAX || w->ne[1] > UINT32_MAX) return false;
+    // every shape the kernels index by: a malformed graph (e.g. received over RPC) is refused, not run
+    if (x->ne[0] != w->ne[0] || op->ne[0] != w->ne[1] || op->ne[1] != x->ne[1] || op->ne[2] != x->ne[2] || op->ne[3] != x->ne[3]) return false;
     return ggml_is_contiguous(x) && ggml_is_contiguous(op);
 }
 

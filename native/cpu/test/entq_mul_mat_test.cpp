@@ -115,6 +115,21 @@ TEST(entq_cpu_supports_only_mul_mat) {
         CHECKF(ok == is_entq, "coded weight %s in extra buffer type %s", ok ? "accepted" : "refused", ggml_backend_buft_name(*b));
     }
     CHECK(entq_bufts == 1);
+    // a malformed graph (one received over RPC, say) whose shapes would make the kernel read or write out of
+    // bounds is refused: activations of another length than K, an output of other rows or columns than N x B
+    for (int bad = 0; bad < 5; bad++) {
+        ggml_tensor * xb = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F32, 64, 4);
+        ggml_tensor * mm = ggml_mul_mat(g.ctx, w, xb);
+        CHECK(ggml_backend_dev_supports_op(cpu, mm));
+        switch (bad) {
+            case 0: xb->ne[0] = 65; break;
+            case 1: mm->ne[0] = 9; break;
+            case 2: mm->ne[1] = 5; break;
+            case 3: mm->ne[2] = 2; break;
+            case 4: mm->ne[3] = 2; break;
+        }
+        CHECKF(!ggml_backend_dev_supports_op(cpu, mm), "malformed shape %d accepted", bad);
+    }
 }
 
 namespace {
