@@ -87,10 +87,10 @@ for t in $targets; do
     "$out/bin/fuzz_$t" "${limits[@]}" -artifact_prefix="$out/crashes/$t-" "$corpus" "$out/seeds/$t" >"$log" 2>&1
     rc=$?
     set -e
-    secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf("%.1f", b - a) }')
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
     # libFuzzer's own average is whole executions per whole second (0 under a second): measured here instead
-    rate=$(awk -v n="${execs:-0}" -v s="$secs" 'BEGIN { printf "%d", s > 0 ? n / s : 0 }')
+    rate=$(awk -v n="${execs:-0}" -v s="$secs" 'BEGIN { printf("%d", (s > 0) ? n / s : 0) }')
     rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n1)
     size=$(find "$corpus" -type f | wc -l)
     crashes=0
