@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 
 import { convertModel } from "../../src/convert/convertModel.js";
 import { dequantizeModel } from "../../src/convert/dequantizeModel.js";
+import { TempOutput } from "../../src/gguf/TempOutput.js";
 import { formatTable } from "../formatTable.js";
 
 function number(what: string) {
@@ -35,7 +36,14 @@ export function registerConvertCommand(program: Command): void {
         .option("--json", "print the summary as JSON")
         .action(async (input: string, o: Record<string, unknown>) => {
             const abort = new AbortController();
-            const stop = () => abort.abort(new Error("interrupted: nothing was written"));
+            // Stop at once, even inside a long native call: remove the temp files being written, then exit
+            // (130/143: killed by SIGINT/SIGTERM). The abort stops library work should the exit be delayed.
+            const stop = (signal: NodeJS.Signals) => {
+                abort.abort(new Error(`interrupted by ${signal}: nothing was written`));
+                TempOutput.removeAllSync();
+                console.error(`entgguf: interrupted by ${signal}: the unfinished output was removed`);
+                process.exit(signal === "SIGINT" ? 130 : 143);
+            };
             process.once("SIGINT", stop).once("SIGTERM", stop);
             const s = await convertModel(input, o.output as string, {
                 bits: o.bits as number | undefined,

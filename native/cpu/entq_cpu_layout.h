@@ -273,12 +273,13 @@ static ENTQ_LAYOUT_INLINE void entq_layout_decode_group_body(const entq_layout *
 }
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include "cpu/entq_cpuid.h"
 __attribute__((target("bmi,bmi2,lzcnt"), noinline)) static void entq_layout_decode_group_bmi2(const entq_layout * L, const uint64_t * tab,
                                                                                             uint32_t g, int8_t * out, size_t stride) {
     entq_layout_decode_group_body(L, tab, g, out, stride);
 }
 static inline bool entq_layout_bmi2_available(void) {
-    static const bool ok = __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("abm");
+    static const bool ok = entq_cpu_has_bmi2_lzcnt();  // not __builtin_cpu_supports("abm"): Clang has no such name
     return ok;
 }
 #define ENTQ_LAYOUT_BMI2 1

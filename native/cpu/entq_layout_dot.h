@@ -28,6 +28,7 @@ static inline uint32_t entq_act16_len(uint32_t K) { return (K + 31) & ~31u; }
 static inline uint32_t entq_act16_blocks(uint32_t K) { return (K + ENTQ_ACT16_BLOCK - 1) / ENTQ_ACT16_BLOCK; }
 
 #if ENTQ_AVX2_DECODER
+#include "cpu/entq_cpuid.h"
 #define ENTQ_VNNI512_FN __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma")))
 #define ENTQ_VNNI256_FN __attribute__((target("avxvnni,avx2,fma")))
 
@@ -38,7 +39,7 @@ static inline bool entq_vnni512_available(void) {
 }
 
 static inline bool entq_vnni256_available(void) {
-    static const bool ok = __builtin_cpu_supports("avxvnni") && entq_avx2_available();
+    static const bool ok = entq_cpu_has_avxvnni() && entq_avx2_available();  // Clang 14 has no "avxvnni" name
     return ok;
 }
 

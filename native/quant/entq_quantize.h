@@ -150,8 +150,7 @@ inline void run_pass(const Tensor &t, const entq_cost *cost, const uint32_t *row
             uint16_t h = 0;
             if (am > 0.0f) {
                 if (!cost) {
-                    h = entq_scale_f16_up(am / gmax, t.base);
-                    if (h == 0) h = 1; /* am / gmax underflowed: any positive scale keeps the row exact enough */
+                    h = std::max(entq_scale_f16_up(am / gmax, t.base), entq_scale_f16_min(t.base)); /* am / gmax may underflow */
                 } else {
                     double v;
                     entq_row_load(&rb.row, w, K, cost->dist == ENTQ_DIST_SQ);
@@ -316,8 +315,10 @@ inline int prepare(const float *W, uint32_t N, uint32_t K, const entq_quant_opts
     rep.fell_back = o.method != ENTQ_METHOD_ABSMAX && entq_fallback_decide(&top, o.fallback_gap);
     rep.method = rep.fell_back ? (uint32_t)ENTQ_METHOD_ABSMAX : o.method;
     const float max_scale = rep.method == ENTQ_METHOD_ABSMAX ? tmax / t.g.level[t.g.n_levels - 1] : entq_row_scale_max(&t.g, tmax);
-    if (!entq_isfinite(max_scale)) {
-        error = fmt("weights too large: max |w| = %g leaves no finite row scale", tmax);
+    /* every dequantised value must stay finite in f32 (entq_parse refuses the stream otherwise): the
+     * largest scale times the largest code, with a factor 2 for the scale search's step past it */
+    if (!entq_isfinite(max_scale) || !entq_isfinite(2.0f * max_scale * t.g.level[t.g.n_levels - 1])) {
+        error = fmt("weights too large: max |w| = %g leaves no row scale whose dequantised values are finite in f32", tmax);
         return ENTQ_QUANT_ERR_ARG;
     }
     t.base = entq_scale_base(max_scale);

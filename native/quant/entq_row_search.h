@@ -35,8 +35,8 @@
 static inline void entq_row_scale_range(const entq_grid *g, float amax, float base, uint16_t *h_lo, uint16_t *h_hi) {
     float s_lo = amax / g->level[g->n_levels - 1] * 0.125f;
     float s_hi = amax / g->mid[0];
-    uint16_t lo = entq_scale_f16_down(s_lo, base);
-    *h_lo = lo < 1 ? 1 : lo;
+    uint16_t lo = entq_scale_f16_down(s_lo, base), min = entq_scale_f16_min(base);
+    *h_lo = lo < min ? min : lo;
     *h_hi = entq_scale_f16_up(s_hi, base);
     if (*h_hi < *h_lo) *h_hi = *h_lo;
 }

@@ -33,14 +33,24 @@ static inline float entq_scale_base(float max_scale) {
 
 static inline float entq_scale_value(float base, uint16_t h) { return base * entq_f16_to_f32(h); }
 
-/* Smallest f16 h with base * f16(h) >= s (clamped to the largest finite f16). */
+/* Smallest f16 h with base * f16(h) >= s, clamped to the largest h whose
+ * scale is finite in f32: with s within an f16 step of FLT_MAX the next h up
+ * is base * f16(h) = 2^128, an infinite scale that decodes to NaN (found by
+ * native/fuzz/fuzz_quantize.cpp). */
 static inline uint16_t entq_scale_f16_up(float s, float base) {
     uint16_t h = entq_f32_to_f16(s / base);
     if (h > ENTQ_F16_MAX_FINITE) h = ENTQ_F16_MAX_FINITE;
     while (h > 0 && entq_scale_value(base, (uint16_t)(h - 1)) >= s) h--;
     while (h < ENTQ_F16_MAX_FINITE && entq_scale_value(base, h) < s) h++;
+    while (h > 0 && !entq_isfinite(entq_scale_value(base, h))) h--;
     return h;
 }
+
+/* Smallest f16 h whose scale base * f16(h) is not 0 in f32: with a tiny
+ * base (a tensor of subnormal weights) f16(1) = 2^-24 underflows, and a row
+ * given scale 0 divides 0 by 0 into the NaN code (found by
+ * native/fuzz/fuzz_quantize.cpp). */
+static inline uint16_t entq_scale_f16_min(float base) { return entq_scale_f16_up(entq_bits_f32(1u), base); }
 
 /* Largest f16 h with base * f16(h) <= s (0 if none). */
 static inline uint16_t entq_scale_f16_down(float s, float base) {

@@ -83,11 +83,18 @@ static inline int entq_plan(uint32_t K, uint32_t N, const uint8_t *codes, const 
     for (uint64_t i = 0; i < n; i++) pl->counts[codes[i]]++;
     for (int s = 0; s < 256; s++)
         if (pl->counts[s]) pl->symbols[pl->n_sym++] = (uint8_t)s;
+    float vmax = 0.0f;
     for (uint32_t i = 0; i < pl->n_sym; i++) {
         float v = p->code_kind == ENTQ_CODES_E4M3 ? entq_e4m3_to_f32(pl->symbols[i])
                 : p->code_kind == ENTQ_CODES_INT8 ? entq_int8_to_f32(pl->symbols[i])
                 : entq_f16_to_f32(p->codebook[pl->symbols[i]]);
         if (!entq_isfinite(v)) return ENTQ_ERR_CODEBOOK;
+        v = entq_bits_f32(entq_f32_bits(v) & 0x7fffffffu);
+        if (v > vmax) vmax = v;
+    }
+    for (uint32_t r = 0; r < N; r++) { /* what entq_parse refuses: a dequantised value that is not finite */
+        float s = p->scale_base * entq_f16_to_f32(p->row_scales[r]);
+        if (!entq_isfinite(s) || !entq_isfinite(vmax * s)) return ENTQ_ERR_SCALES;
     }
 
     /* prob_bits: the smallest table + payload estimate wins */

@@ -23,7 +23,8 @@
  *       32  u32   CRC-32C of the whole stream with these 4 bytes left out
  *   2. codebook, 256 x f16, only when code kind is ENTQ_CODES_CUSTOM
  *      (E4M3 and INT8 codebooks are implied by the kind)
- *   3. row scales, N x f16, finite and >= 0
+ *   3. row scales, N x f16, finite and >= 0, and codebook value x scale_base
+ *      x row scale finite in f32 for every present symbol and row
  *   4. symbol set: n_sym <= 32: n_sym bytes, strictly ascending;
  *                  otherwise a 256-bit bitmap (32 bytes, bit s%8 of byte s/8)
  *   5. frequencies of all but the last present symbol, in ascending symbol
@@ -352,8 +353,18 @@ static inline int entq_parse(const uint8_t *buf, uint64_t size, entq_info *in) {
         c += in->freq[s];
     }
 
-    for (uint32_t i = 0; i < in->n_sym; i++) /* E4M3 has NaN codes; custom codebooks may too */
-        if (!entq_isfinite(entq_codebook_value(in, buf, in->symbols[i]))) return ENTQ_ERR_CODEBOOK;
+    float vmax = 0.0f; /* the largest |codebook value| present */
+    for (uint32_t i = 0; i < in->n_sym; i++) { /* E4M3 has NaN codes; custom codebooks may too */
+        float v = entq_codebook_value(in, buf, in->symbols[i]);
+        if (!entq_isfinite(v)) return ENTQ_ERR_CODEBOOK;
+        v = entq_bits_f32(entq_f32_bits(v) & 0x7fffffffu);
+        if (v > vmax) vmax = v;
+    }
+    /* every dequantised value finite, computed as decoders do: codebook[code] * (scale_base * row_scale) */
+    for (uint32_t r = 0; r < in->N; r++) {
+        float s = entq_row_scale(in, buf, r);
+        if (!entq_isfinite(s) || !entq_isfinite(vmax * s)) return ENTQ_ERR_SCALES;
+    }
 
     /* padding, index */
     while (off % 4) {

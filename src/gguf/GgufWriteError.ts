@@ -9,7 +9,9 @@ export type GgufWriteErrorCode =
     /** a tensor's data source gave a different number of bytes than its shape needs */
     | "TENSOR_DATA"
     /** the final metadata would change the header's size, which is fixed once data is written */
-    | "HEADER_CHANGED";
+    | "HEADER_CHANGED"
+    /** the file system failed the write: no space left (ENOSPC), quota, read-only, I/O error, permissions */
+    | "IO";
 
 /** A GGUF that could not be written; nothing is left under the target name. The message names the target file. */
 export class GgufWriteError extends Error {

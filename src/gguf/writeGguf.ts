@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 
@@ -8,6 +7,7 @@ import { GgufWriteError } from "./GgufWriteError.js";
 import { ggmlTypes, type GgmlTypeInfo } from "./ggmlTypes.js";
 import { ggufAlignment } from "./ggufAlignment.js";
 import { tensorByteSize } from "./tensorByteSize.js";
+import { TempOutput } from "./TempOutput.js";
 
 /** What a GGUF holds before its tensor data: metadata in order, and the tensors in data order. */
 export type GgufWriteHeader = {
@@ -66,16 +66,45 @@ function alignUp(n: number, alignment: number): number {
     return Math.ceil(n / alignment) * alignment;
 }
 
-/** Writes all of buf at position (a file write may take less than asked). */
-async function writeAt(fh: fs.FileHandle, buf: Uint8Array, position: number): Promise<void> {
-    for (let done = 0; done < buf.length;) {
-        const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
-        done += bytesWritten;
-    }
-}
 
 function chunksOf(data: GgufTensorData): Iterable<Uint8Array> | AsyncIterable<Uint8Array> {
     return data instanceof Uint8Array ? [data] : data;
+}
+
+// Errors of the file system while writing, said plainly and naming the target (Node's own message names neither).
+const IO_PROBLEMS: Readonly<Record<string, string>> = {
+    ENOSPC: "no space left on the device",
+    EDQUOT: "the disk quota is exceeded",
+    EFBIG: "the file is too large for the file system",
+    EROFS: "the file system is read-only",
+    EIO: "an input/output error on the device",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted"
+};
+
+/** A system error of our own writes becomes one GgufWriteError("IO") naming the target (errors reading the input pass through). */
+function ioError(file: string, e: unknown): unknown {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (typeof code !== "string" || !(e as NodeJS.ErrnoException).syscall) return e;
+    const problem = IO_PROBLEMS[code] ?? (e as Error).message;
+    return new GgufWriteError("IO", file, `${problem} (${code}); nothing was written`);
+}
+
+/** Runs one write-side file operation, its system errors said as ioError does. */
+async function io<T>(file: string, op: Promise<T>): Promise<T> {
+    try {
+        return await op;
+    } catch (e) {
+        throw ioError(file, e);
+    }
+}
+
+/** Writes all of buf at position (a file write may take less than asked); errors name the target `file`. */
+async function writeAt(file: string, fh: fs.FileHandle, buf: Uint8Array, position: number): Promise<void> {
+    for (let done = 0; done < buf.length;) {
+        const { bytesWritten } = await io(file, fh.write(buf, done, buf.length - done, position + done));
+        done += bytesWritten;
+    }
 }
 
 async function checkOutputPath(file: string): Promise<void> {
@@ -89,9 +118,10 @@ async function checkOutputPath(file: string): Promise<void> {
 /**
  * Writes a GGUF, pulling tensor data from `source` one tensor at a time (chunks of any size), so
  * memory stays bounded by the header and one chunk. Offsets and alignment padding are computed here.
- * The file is written under a temporary name in the target's directory and renamed when complete;
- * on any failure (bad input, a throwing source, an abort) the temporary file is removed and nothing
- * appears under the target name. Returns the written file's info, as readGguf would read it.
+ * The file is written under a temporary name in the target's directory (TempOutput) and renamed when
+ * complete; on any failure (bad input, a throwing source, an abort, a full disk) the temporary file is
+ * removed and nothing appears under the target name. Temp files that killed writers left for the same
+ * target are removed first. Returns the written file's info, as readGguf would read it.
  */
 export async function writeGguf(file: string, header: GgufWriteHeader, source: GgufTensorSource, options: WriteGgufOptions = {}): Promise<GgufFileInfo> {
     const version = header.version ?? 3;
@@ -126,11 +156,12 @@ export async function writeGguf(file: string, header: GgufWriteHeader, source: G
     await checkOutputPath(file);
     options.signal?.throwIfAborted();
 
-    const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
-    const fh = await fs.open(temp, "wx");
+    await TempOutput.removeStale(file);
+    const temp = await io(file, TempOutput.open(file));
+    const fh = temp.handle;
     try {
-        await writeAt(fh, headerBytes, 0);
-        await writeAt(fh, Buffer.alloc(dataOffset - headerBytes.length), headerBytes.length);
+        await writeAt(file, fh, headerBytes, 0);
+        await writeAt(file, fh, Buffer.alloc(dataOffset - headerBytes.length), headerBytes.length);
         const tensors: GgufTensorInfo[] = [];
         let pos = dataOffset;
         for (let i = 0; i < planned.length; i++) {
@@ -143,13 +174,13 @@ export async function writeGguf(file: string, header: GgufWriteHeader, source: G
                 if (!(chunk instanceof Uint8Array)) throw dataFail(`the data source gave a ${typeof chunk}, not bytes (Uint8Array)`);
                 if (byteSize !== undefined && written + chunk.length > byteSize)
                     throw dataFail(`the data source gave more than the ${byteSize} bytes its shape [${spec.dims!.join(", ")}] of ${typeInfo.name} takes`);
-                await writeAt(fh, chunk, pos + written);
+                await writeAt(file, fh, chunk, pos + written);
                 written += chunk.length;
             }
             if (byteSize !== undefined && written !== byteSize)
                 throw dataFail(`the data source gave ${written} bytes, but its shape [${spec.dims!.join(", ")}] of ${typeInfo.name} takes ${byteSize}`);
             const padded = alignUp(written, alignment);
-            await writeAt(fh, Buffer.alloc(padded - written), pos + written);
+            await writeAt(file, fh, Buffer.alloc(padded - written), pos + written);
             tensors.push({ name: spec.name, type: spec.type, dims: planned[i]!.dims ?? [written], offset: pos - dataOffset, fileOffset: pos, byteSize: written });
             pos += padded;
         }
@@ -160,15 +191,15 @@ export async function writeGguf(file: string, header: GgufWriteHeader, source: G
             if (finalHeader.length !== headerBytes.length)
                 throw new GgufWriteError("HEADER_CHANGED", file, `the final metadata encodes to ${finalHeader.length} header bytes, not the ${headerBytes.length} already written before the data`);
             if (alignmentOf(metadata) !== alignment) throw new GgufWriteError("HEADER_CHANGED", file, "the final metadata changes general.alignment");
-            await writeAt(fh, finalHeader, 0);
+            await writeAt(file, fh, finalHeader, 0);
         }
-        await fh.datasync();
-        await fh.close();
-        await fs.rename(temp, file);
+        await io(file, fh.datasync());
+        await io(file, fh.close());
+        await io(file, fs.rename(temp.path, file));
+        temp.done();
         return { version, metadata, tensors, alignment, dataOffset, fileSize: pos };
     } catch (e) {
-        await fh.close().catch(() => undefined); // already closed when the rename failed
-        await fs.rm(temp, { force: true });
+        await temp.discard();
         throw e;
     }
 }

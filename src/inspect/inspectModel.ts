@@ -76,7 +76,7 @@ export async function inspectModel(file: string, options: { decode?: boolean } =
                         formatVersion: s.version
                     };
                 } catch (e) {
-                    throw new Error(`${file}: ${(EntqStreamError.from(e, t.name) as Error).message}`);
+                    throw EntqStreamError.from(e, t.name, file); // typed, so callers tell a corrupt stream from a bad GGUF
                 }
                 codedBytes += t.byteSize;
                 codedElements += entry.entq.shape[0] * entry.entq.shape[1];

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { makeSyntheticModel } from "../../src/bench/makeSyntheticModel.js";
@@ -98,7 +99,7 @@ describe("bad input: one clear error, non-zero exit, nothing written", () => {
         expect(r.stderr).toMatch(message);
         expect(r.stderr.trim().split("\n")).toHaveLength(1);
         expect(existsSync(out)).toBe(false);
-        expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+        expect(readdirSync(dir).filter((f) => f.includes(".entgguf-tmp-"))).toEqual([]);
     }
 
     it("not a GGUF", () => {
@@ -151,23 +152,54 @@ describe("bad input: one clear error, non-zero exit, nothing written", () => {
 });
 
 describe("interrupted conversion", () => {
-    it("leaves no output file when killed mid-way (SIGINT cleans its temp file too)", async () => {
+    it("SIGINT and SIGTERM remove the temp file at once; SIGKILL leaves one, which the next write to that target removes", async () => {
         const model = join(dir, "mid.gguf");
         await makeSyntheticModel(model, { layers: 6, dim: 512, ffn: 1536, heads: 8, kvHeads: 4, vocab: 512, type: "f16", seed: 2 });
-        for (const signal of ["SIGINT", "SIGKILL"] as const) {
+        for (const signal of ["SIGINT", "SIGTERM", "SIGKILL"] as const) {
             const out = join(dir, `killed-${signal}.gguf`);
-            const child = spawn(process.execPath, [cli, "convert", model, "-o", out, "--threads", "1", "--lambda", "14.5"], { stdio: "ignore" });
-            const temp = () => readdirSync(dir).filter((f) => f.startsWith(`.killed-${signal}.gguf.`));
+            const child = spawn(process.execPath, [cli, "convert", model, "-o", out, "--threads", "1", "--lambda", "14.5"], { stdio: ["ignore", "ignore", "pipe"] });
+            let stderr = "";
+            child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+            const temp = () => readdirSync(dir).filter((f) => f.startsWith(`killed-${signal}.gguf.entgguf-tmp-${child.pid}-`));
             // wait until it is writing (its temp file exists), then stop it
             const t0 = Date.now();
             while (temp().length === 0 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
             expect(temp().length).toBe(1);
+            const t1 = Date.now();
             child.kill(signal);
-            const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
-            expect(code).not.toBe(0);
+            const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on("exit", (c, s) => r([c, s])));
             expect(existsSync(out)).toBe(false);
-            if (signal === "SIGINT") expect(temp()).toEqual([]);
-            else for (const f of temp()) rmSync(join(dir, f));
+            if (signal === "SIGKILL") {
+                expect(sig).toBe("SIGKILL");
+                expect(temp()).toHaveLength(1); // nothing could clean it: the next write to the target does
+                await writeGguf(out, { metadata: new Map(), tensors: [] }, () => new Uint8Array(0));
+                expect(temp()).toEqual([]);
+                expect(existsSync(out)).toBe(true);
+            } else {
+                expect(code).toBe(signal === "SIGINT" ? 130 : 143);
+                expect(Date.now() - t1).toBeLessThan(5_000); // at once, not after the tensor being coded
+                expect(temp()).toEqual([]);
+                expect(stderr.trim()).toBe(`entgguf: interrupted by ${signal}: the unfinished output was removed`);
+            }
         }
+    }, 300_000);
+});
+
+describe("a full disk", () => {
+    it("ENOSPC mid-write: one error line naming the output and the problem, no output, no temp file", async () => {
+        const model = join(dir, "disk.gguf");
+        await makeSyntheticModel(model, { layers: 1, dim: 64, ffn: 128, heads: 4, kvHeads: 2, vocab: 300, type: "f16", seed: 3 });
+        const out = join(dir, "full-disk.gguf");
+        const inject = join(repoRoot, "test", "convert", "fixtures", "injectEnospc.mjs");
+        // the file system "fills up" after 20000 bytes: inside the tensor data, after the header
+        const r = spawnSync(process.execPath, ["--import", pathToFileURL(inject).href, cli, "convert", model, "-o", out, "--lambda", "14.5"], {
+            encoding: "utf8",
+            timeout: 300_000,
+            env: { ...process.env, ENTGGUF_TEST_ENOSPC_AFTER: "20000" }
+        });
+        expect(r.status).toBe(1);
+        expect(r.stderr.trim().split("\n")).toEqual([`entgguf: cannot write ${out}: no space left on the device (ENOSPC); nothing was written`]);
+        expect(existsSync(out)).toBe(false);
+        expect(readdirSync(dir).filter((f) => f.includes(".entgguf-tmp-"))).toEqual([]);
     });
 });

@@ -1,13 +1,15 @@
+import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import type { GgufMetadata, GgufTensorSpec, GgufValue } from "../../src/gguf/GgufFileInfo.js";
 import { GgufValueType } from "../../src/gguf/GgufValueType.js";
 import { GgufWriteError, type GgufWriteErrorCode } from "../../src/gguf/GgufWriteError.js";
 import { ENTQ_GGML_TYPE, GgmlType } from "../../src/gguf/ggmlTypes.js";
+import { TempOutput } from "../../src/gguf/TempOutput.js";
 import { writeGguf, type GgufTensorSource } from "../../src/gguf/writeGguf.js";
 
 let dir: string;
@@ -165,5 +167,95 @@ describe("writeGguf refuses bad input with one clear error naming the file, writ
         await expectWriteError((f) => writeGguf(f, { metadata: placeholder, tensors: twoTensors }, rightBytes, {
             finalizeMetadata: () => meta([["entgguf.summary", { type: GgufValueType.STRING, value: "longer now" }]])
         }), "HEADER_CHANGED", /the final metadata encodes to \d+ header bytes, not the \d+ already written before the data/);
+    });
+});
+
+describe("file system failures and stale temp files", () => {
+    /** FileHandle.prototype.write failing with `code` once `after` bytes are written: a full disk, without filling one. */
+    async function failingWrites(code: string, after: number): Promise<() => void> {
+        const probe = await fs.open(path.join(dir, "probe"), "w");
+        const proto = Object.getPrototypeOf(probe) as { write: (...a: unknown[]) => Promise<{ bytesWritten: number }> };
+        await probe.close();
+        await fs.rm(path.join(dir, "probe"));
+        const original = proto.write;
+        let total = 0;
+        const spy = vi.spyOn(proto, "write").mockImplementation(async function (this: unknown, ...args: unknown[]) {
+            const n = typeof args[2] === "number" ? args[2] : (args[0] as Uint8Array).length;
+            if (total + n > after) throw Object.assign(new Error(`${code}: from the test, write`), { code, errno: -28, syscall: "write" });
+            total += n;
+            return original.apply(this, args);
+        });
+        return () => spy.mockRestore();
+    }
+
+    it("ENOSPC in the middle of the tensor data: one GgufWriteError naming the target and 'no space left', nothing left behind", async () => {
+        const size = (await writeGguf(path.join(dir, "whole.gguf"), { metadata: meta(), tensors: twoTensors }, rightBytes)).fileSize;
+        await fs.rm(path.join(dir, "whole.gguf"));
+        for (const after of [0, Math.floor(size / 2), size - 1]) { // in the header, in the data, the last byte
+            const restore = await failingWrites("ENOSPC", after);
+            try {
+                await expectWriteError((file) => writeGguf(file, { metadata: meta(), tensors: twoTensors }, rightBytes), "IO",
+                    /: no space left on the device \(ENOSPC\); nothing was written$/);
+            } finally {
+                restore();
+            }
+        }
+    });
+
+    it("other write errors (EIO, EDQUOT, an unknown code) are GgufWriteError IO too; errors of the data source pass through", async () => {
+        for (const [code, said] of [["EIO", /input\/output error/], ["EDQUOT", /quota/], ["EWHATEVER", /EWHATEVER: from the test/]] as const) {
+            const restore = await failingWrites(code, 10);
+            try {
+                await expectWriteError((file) => writeGguf(file, { metadata: meta(), tensors: twoTensors }, rightBytes), "IO", said);
+            } finally {
+                restore();
+            }
+        }
+        // a read error of the input (it has a syscall too) is not the target's fault: it passes through unchanged
+        const readFail = Object.assign(new Error("EIO: i/o error, read"), { code: "EIO", syscall: "read" });
+        const err = await failedWrite((file) => writeGguf(file, { metadata: meta(), tensors: twoTensors }, () => Promise.reject(readFail)));
+        expect(err).toBe(readFail);
+    });
+
+    it("temp files are named <target>.entgguf-tmp-<pid>-...; a write removes those of dead writers of the same target, and only those", async () => {
+        const file = path.join(dir, "out.gguf");
+        // a pid that is surely dead: a child that has exited
+        const child = spawn(process.execPath, ["-e", ""]);
+        const dead = await new Promise<number>((r) => child.on("exit", () => r(child.pid!)));
+        const seen: string[] = [];
+        await writeGguf(file, { metadata: meta(), tensors: twoTensors }, async function* (t, i) {
+            if (i === 0) seen.push(...(await fs.readdir(dir)));
+            yield rightBytes(t, i) as Uint8Array;
+        });
+        const ours = seen.find((f) => f.startsWith("out.gguf.entgguf-tmp-"))!;
+        expect(ours, seen.join(", ")).toMatch(new RegExp(`^out\\.gguf\\.entgguf-tmp-${process.pid}-[0-9a-f]{8}-[0-9a-f]{12}$`));
+        const hostTag = ours.split("-")[3]!;
+        const stale = `out.gguf.entgguf-tmp-${dead}-${hostTag}-0123456789ab`;
+        const keep = [
+            `out.gguf.entgguf-tmp-${process.pid}-${hostTag}-0123456789ab`, // a live writer (this process)
+            `out.gguf.entgguf-tmp-${dead}-00000000-0123456789ab`, // another machine's writer: its pid means nothing here
+            `other.gguf.entgguf-tmp-${dead}-${hostTag}-0123456789ab`, // another target
+            "out.gguf.tmp" // not ours
+        ];
+        for (const f of [stale, ...keep]) await fs.writeFile(path.join(dir, f), "partial");
+        await writeGguf(file, { metadata: meta(), tensors: twoTensors }, rightBytes);
+        expect((await fs.readdir(dir)).sort()).toEqual(["out.gguf", ...keep].sort());
+        expect(await TempOutput.removeStale(file)).toEqual([]);
+    });
+
+    it("removeAllSync (the CLI's signal handler) removes the temp files being written", async () => {
+        const file = path.join(dir, "out.gguf");
+        let removed: string[] = [];
+        const err = await writeGguf(file, { metadata: meta(), tensors: twoTensors }, (t, i) => {
+            if (i === 1) {
+                removed = TempOutput.removeAllSync();
+                throw new Error("stopped");
+            }
+            return rightBytes(t, i);
+        }).catch((e: unknown) => e);
+        expect((err as Error).message).toBe("stopped");
+        expect(removed).toHaveLength(1);
+        expect(removed[0]).toContain("out.gguf.entgguf-tmp-");
+        expect(await fs.readdir(dir)).toEqual([]);
     });
 });
