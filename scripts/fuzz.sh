@@ -8,6 +8,7 @@
 #   --seconds S   stop each target after S seconds (libFuzzer -max_total_time), e.g. for tests
 #   --targets     comma-separated subset of: stream_parse reference_decode avx2_decode cpu_repack encode quantize
 #   --out DIR     build and corpus folder (default build/fuzz)
+#   --fresh       start from the seeds alone, in a temporary corpus (the kept one grows with every run)
 #
 # Prints one line per target: executions, exec/s, seconds, crashes, corpus size, peak RSS.
 # Exit status: 0 when every target ran clean, 1 on a crash or sanitizer report
@@ -21,12 +22,14 @@ runs=""
 seconds=""
 targets="$ALL_TARGETS"
 out="build/fuzz"
+fresh=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) runs="$2"; shift 2 ;;
         --seconds) seconds="$2"; shift 2 ;;
         --targets) targets="${2//,/ }"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
+        --fresh) fresh=1; shift ;;
         *) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -80,6 +83,7 @@ printf '%-18s %12s %10s %8s %8s %8s %8s\n' target executions exec/s seconds cras
 failed=0
 for t in $targets; do
     corpus="$out/corpus/$t"
+    if [ $fresh = 1 ]; then corpus="$out/corpus-fresh/$t"; rm -rf "$corpus"; fi
     mkdir -p "$corpus"
     log="$out/logs/$t.log"
     t0=$(date +%s.%N)
@@ -107,4 +111,5 @@ for t in $targets; do
         echo "fuzz.sh: note: this CPU has no AVX2, so avx2_decode ran without decoding anything" >&2
     fi
 done
+[ $fresh = 1 ] && rm -rf "$out/corpus-fresh"
 exit $failed

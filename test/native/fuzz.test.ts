@@ -23,7 +23,7 @@ function missingLibFuzzer(): string | undefined {
 const missing = process.platform === "win32" ? "skipped: the fuzz harnesses build with Clang on Linux/macOS" : missingLibFuzzer();
 
 it.skipIf(missing)(`native fuzz harnesses, ${SECONDS_PER_TARGET} s each: no crash, no sanitizer report ${missing ?? ""}`, () => {
-    const r = spawnSync("bash", [join(repoRoot, "scripts", "fuzz.sh"), "--seconds", String(SECONDS_PER_TARGET)], { cwd: repoRoot, encoding: "utf8", timeout: 900_000 });
+    const r = spawnSync("bash", [join(repoRoot, "scripts", "fuzz.sh"), "--fresh", "--seconds", String(SECONDS_PER_TARGET)], { cwd: repoRoot, encoding: "utf8", timeout: 900_000 });
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
     expect(r.status, "scripts/fuzz.sh failed: see its output above (inputs under build/fuzz/crashes/)").toBe(0);
