@@ -6,14 +6,14 @@
 // tensor (targetBits on each), with bits/weight measured by really encoding
 // every tensor (header, scales,
 // table included), the code entropy, and the relative L2 / L1 error over the model.
-// Usage: npm run bench:quant:stories [-- --model ../shared/models/stories260K.gguf]
+// Usage: npm run bench:quant:stories [-- --model models/stories260K.gguf]
 import { open } from "node:fs/promises";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 
 import { readGgufFileInfo } from "node-llama-cpp";
 
-import { CodeKind, packageRoot, QuantMethod } from "../src/native/binding.js";
+import { CodeKind, QuantMethod } from "../src/native/binding.js";
+import { demoModelPath } from "../src/demo/demoModelPath.js";
 import { findModelLambda } from "../src/quant/findModelLambda.js";
 import { quantizeTensor, type QuantizedTensor } from "../src/quant/quantizeTensor.js";
 import { tensorRateCurve } from "../src/quant/tensorRateCurve.js";
@@ -21,7 +21,7 @@ import { encodeStream } from "../src/stream/encodeStream.js";
 
 const { values } = parseArgs({
     options: {
-        model: { type: "string", default: join(packageRoot(), "..", "shared", "models", "stories260K.gguf") },
+        model: { type: "string", default: demoModelPath() },
         lambdas: { type: "string", default: "1,3.9,14.5,58,232" }
     }
 });

@@ -7,10 +7,11 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 import { convertModel } from "../src/convert/convertModel.js";
+import { demoModelPath } from "../src/demo/demoModelPath.js";
 import { readWeights } from "../src/convert/readWeights.js";
 import { ENTQ_GGML_TYPE } from "../src/gguf/ggmlTypes.js";
 import { readGguf } from "../src/gguf/readGguf.js";
-import { getNativeBinding, packageRoot } from "../src/native/binding.js";
+import { getNativeBinding } from "../src/native/binding.js";
 
 // as native/fuzz/fuzz_check.h (FUZZ_MAX_SYMBOLS) and the harnesses' shape limits
 const MAX_SYMBOLS = 1 << 14;
@@ -20,7 +21,7 @@ const QUANT_ROWS = 8, QUANT_COLS = 40, ENCODE_ROWS = 48, ENCODE_COLS = 160;
 const [seedsArg, modelArg] = process.argv.slice(2);
 if (!seedsArg) throw new Error("usage: fuzzSeeds <seedsDir> [model.gguf]");
 const seeds = resolve(seedsArg);
-const model = resolve(modelArg ?? join(packageRoot(), "..", "shared", "models", "stories260K.gguf"));
+const model = resolve(modelArg ?? demoModelPath());
 if (!existsSync(model)) {
     console.error(`fuzzSeeds: ${model} is absent: no real-model seeds`);
     process.exit(1);

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 
 #include "stream/entq_format.h"
 
@@ -23,3 +25,11 @@
 #define FUZZ_MAX_SYMBOLS (1u << 14)
 
 static inline bool fuzz_small_enough(const entq_info *in) { return (uint64_t)in->K * in->N <= FUZZ_MAX_SYMBOLS; }
+
+// The input in an allocation of its own (ASan then flags any read past its end), parsed: false when the
+// stream is refused or too large to decode here.
+static inline bool fuzz_parse_copy(const uint8_t *data, size_t size, std::unique_ptr<uint8_t[]> &buf, entq_info *in) {
+    buf.reset(new uint8_t[size ? size : 1]);
+    if (size) std::memcpy(buf.get(), data, size);
+    return entq_parse(buf.get(), size, in) == ENTQ_OK && fuzz_small_enough(in);
+}

@@ -21,10 +21,9 @@ constexpr uint8_t SENTINEL = 0xA5;
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    std::unique_ptr<uint8_t[]> buf(new uint8_t[size ? size : 1]);
-    if (size) memcpy(buf.get(), data, size);
+    std::unique_ptr<uint8_t[]> buf;
     entq_info in;
-    if (entq_parse(buf.get(), size, &in) != ENTQ_OK || !fuzz_small_enough(&in)) return 0;
+    if (!fuzz_parse_copy(data, size, buf, &in)) return 0;
     const uint8_t *b = buf.get();
     const uint32_t K = in.K, N = in.N;
 

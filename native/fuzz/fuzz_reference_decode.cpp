@@ -14,10 +14,9 @@
 #include "stream/entq_decode.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    std::unique_ptr<uint8_t[]> buf(new uint8_t[size ? size : 1]);
-    if (size) memcpy(buf.get(), data, size);
+    std::unique_ptr<uint8_t[]> buf;
     entq_info in;
-    if (entq_parse(buf.get(), size, &in) != ENTQ_OK || !fuzz_small_enough(&in)) return 0;
+    if (!fuzz_parse_copy(data, size, buf, &in)) return 0;
     const uint8_t *b = buf.get();
     std::unique_ptr<entq_dtable> t(new entq_dtable);
     entq_build_dtable(&in, b, t.get());
