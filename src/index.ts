@@ -12,6 +12,7 @@ export { QuantizeError, type QuantizeErrorCode } from "./quant/QuantizeError.js"
 export { tensorRateCurve, defaultRateCurveLambdas, type TensorRateCurve, type TensorRateCurveOptions } from "./quant/tensorRateCurve.js";
 export { findModelLambda } from "./quant/findModelLambda.js";
 export { getEntLlama, EntLlamaLoadError, type GetEntLlamaOptions } from "./runtime/getEntLlama.js";
+export { loadEntModel, EntModelLoadError, type LoadEntModelOptions } from "./runtime/loadEntModel.js";
 export { buildLlama, resolveEntLlamaBuild, type EntLlamaBuild, type EntLlamaBuildOptions, type EntLlamaGpu } from "./runtime/buildLlama.js";
 export { prepareLlamaSource, type LlamaSource } from "./runtime/prepareLlamaSource.js";
 export { applyPatches, readPatchManifest, PatchApplyError, type PatchManifest } from "./runtime/applyPatches.js";

@@ -12,6 +12,7 @@
 
 #include "cpu/entq_cpu.h"
 #include "cpu/entq_repack.h"
+#include "ggml/entq_ggml.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -80,14 +81,17 @@ void buffer_set_tensor(ggml_backend_buffer_t buffer, ggml_tensor * tensor, const
     }
     const auto t0 = std::chrono::steady_clock::now();
     const uint8_t * stream = (const uint8_t *) data;
-    auto fail = [&](const std::string & what) { throw std::runtime_error(std::string("tensor '") + tensor->name + "': " + what); };
+    char why[256];
+    auto damaged = [&] { throw std::runtime_error(std::string("tensor '") + tensor->name + "': " + why + ": the model file is damaged"); };
+    if (!entq_ggml_verify_stream(stream, size, why, sizeof(why))) damaged();
     entq_info in;
-    int st = entq_parse(stream, size, &in);
-    if (st == ENTQ_OK) st = entq_check_crc(stream, size);
-    if (st != ENTQ_OK) fail(entq_status_str(st));
+    entq_parse(stream, size, &in);  // sound, as just verified: fills `in`
     const int threads = (int) std::max(1u, std::thread::hardware_concurrency());
     entq_repack_result r = entq_repack(&in, stream, threads, ENTQ_CPU_MAX_GROWTH);
-    if (r.status == ENTQ_REPACK_PAYLOAD) fail("segment " + std::to_string(r.seg) + ": " + entq_status_str(ENTQ_ERR_PAYLOAD));
+    if (r.status == ENTQ_REPACK_PAYLOAD) {  // the checksum matched a stream that does not decode: forged
+        entq_ggml_segment_error(&in, r.seg, entq_status_str(ENTQ_ERR_PAYLOAD), why, sizeof(why));
+        damaged();
+    }
 
     entq_cpu_weight rec = {ENTQ_CPU_WEIGHT_MAGIC, r.status == ENTQ_REPACK_OK, nullptr, 0};
     std::unique_ptr<uint8_t[]> block;

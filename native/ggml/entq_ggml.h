@@ -17,8 +17,9 @@
 #define ENTQ_GGML_H
 
 #include "ggml.h"
-#include "stream/entq_format.h"
+#include "stream/entq_decode.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #define ENTQ_GGML_STR_(x) #x
@@ -70,15 +71,56 @@ static inline const char * entq_ggml_check_header(const uint8_t * hdr, uint64_t 
     return NULL;
 }
 
-/* The load-time integrity check of a coded weight's S bytes, on every backend's path:
- * every section in bounds, then the CRC-32C over the whole stream. A damaged file then
- * fails to load (a catchable error in an app) instead of aborting mid-inference when a
- * segment does not decode. Returns NULL when sound, else the problem. */
-static inline const char * entq_ggml_verify_stream(const uint8_t * data, uint64_t S) {
+/* Names segment `seg` of a parsed stream and what is wrong with it, for an error message:
+ * "segment 3 of 12 (rows 96-127): <what>". */
+static inline void entq_ggml_segment_error(const entq_info *in, uint32_t seg, const char *what, char *msg, size_t cap) {
+    const uint32_t r0 = seg * in->rows_per_seg;
+    snprintf(msg, cap, "segment %u of %u (rows %u-%u): %s", seg, in->n_seg, r0, r0 + entq_segment_rows(in, seg) - 1, what);
+}
+
+/* The first segment of a parsed stream that does not decode to its lanes' final states, or n_seg
+ * when all do (or when there is no memory to look). Decodes K x N symbols: for error paths only. */
+static inline uint32_t entq_ggml_first_bad_segment(const entq_info *in, const uint8_t *data) {
+    entq_dtable *t = (entq_dtable *) malloc(sizeof(entq_dtable));
+    uint8_t *row = (uint8_t *) malloc(in->K);
+    uint32_t seg = in->n_seg;
+    if (t != NULL && row != NULL) {
+        entq_build_dtable(in, data, t);
+        for (uint32_t s = 0; s < in->n_seg && seg == in->n_seg; s++) {
+            entq_decoder d;
+            entq_dec_init(in, data, s, &d);
+            for (uint32_t r = 0; r < entq_segment_rows(in, s); r++) entq_dec_run(t, &d, in->K, row);
+            if (entq_dec_finish(&d) != ENTQ_OK) seg = s;
+        }
+    }
+    free(row);
+    free(t);
+    return seg;
+}
+
+/* The load-time integrity check of a coded weight's S bytes, on every backend's path: every
+ * section in bounds, then the CRC-32C over the whole stream. A damaged file then fails to load
+ * (a catchable error in an app) instead of aborting mid-inference when a segment does not decode.
+ * Returns 1 when sound; else 0 with the problem in msg. A checksum mismatch names the segment to
+ * blame: the first one that no longer decodes (a segment keeps no checksum of its own); when every
+ * segment still decodes, the damage lies outside the payload's words or changed codes without
+ * breaking a lane, and the message says so. */
+static inline int entq_ggml_verify_stream(const uint8_t *data, uint64_t S, char *msg, size_t cap) {
     entq_info info;
     int st = entq_parse(data, S, &info);
-    if (st == ENTQ_OK) st = entq_check_crc(data, S);
-    return st == ENTQ_OK ? NULL : entq_status_str(st);
+    if (st != ENTQ_OK) {
+        snprintf(msg, cap, "%s", entq_status_str(st));
+        return 0;
+    }
+    if (entq_check_crc(data, S) == ENTQ_OK) return 1;
+    const uint32_t seg = entq_ggml_first_bad_segment(&info, data);
+    if (seg < info.n_seg) {
+        entq_ggml_segment_error(&info, seg, "does not decode (checksum mismatch)", msg, cap);
+    } else {
+        snprintf(msg, cap, "checksum mismatch; all %u segments still decode, so the damage is in the header, row scales, codebook, "
+                 "table, index or checksum, or changed codes without breaking a lane", info.n_seg);
+    }
+    return 0;
 }
 
 /* ENTGGUF_VERIFY=0 skips that check (trusted files: mapped loads then touch no page). */

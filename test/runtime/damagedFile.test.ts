@@ -1,7 +1,8 @@
-// A damaged coded file inside an app: one flipped byte in a stream's payload must make loadModel reject with the
-// tensor named, on the CPU layout and on the rANS path (mapped from the file, ENTGGUF_CPU_LAYOUT=0) alike, and the
-// app must go on running (here: it loads the sound file and generates). Before the load-time checksum, the rANS path
-// loaded such a file and aborted the whole process at the first multiply (SIGABRT, exit 134).
+// A damaged coded file inside an app: one flipped byte in a stream's payload must make loadEntModel reject with one
+// error naming the file, the tensor and the segment, on the CPU layout and on the rANS path (mapped from the file,
+// ENTGGUF_CPU_LAYOUT=0) alike, and the app must go on running (here: it loads the sound file and generates). Before
+// the load-time checksum, the rANS path loaded such a file and aborted the whole process at the first multiply
+// (SIGABRT, exit 134).
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,17 +36,20 @@ describe("a damaged coded file in an app", () => {
         ["CPU layout (default)", {}],
         ["rANS streams mapped from the file", { ENTGGUF_CPU_LAYOUT: "0" }]
     ] as const)
-        it(`${path}: loadModel rejects naming the tensor, the app keeps running`, () => {
+        it(`${path}: loading rejects naming the file, tensor and segment; the app keeps running`, () => {
             const r = spawnSync(process.execPath, [join(repoRoot, "test", "runtime", "app", "loadDamaged.mjs"), bad, good], {
                 encoding: "utf8",
                 env: { ...process.env, ...env },
                 timeout: 120_000
             });
             expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
-            const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { error?: string; reason?: string; text: string };
-            console.log(`${path}: exit ${r.status}; loadModel rejected: ${JSON.stringify(out.error)}; llama.cpp: ${JSON.stringify(out.reason)}; then generated ${JSON.stringify(out.text)}`);
-            expect(out.error).toBeDefined();
-            expect(out.reason).toMatch(/blk\.2\.ffn_up\.weight.*checksum/);
+            const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { error?: { name: string; stage: string; message: string }; text: string };
+            console.log(`${path}: exit ${r.status}; loadModel rejected: ${JSON.stringify(out.error)}; then generated ${JSON.stringify(out.text)}`);
+            expect(out.error?.name).toBe("EntModelLoadError");
+            expect(out.error?.stage).toBe("llama.cpp");
+            // one message: the file, the tensor, the segment
+            expect(out.error?.message).toContain(bad);
+            expect(out.error?.message).toMatch(/tensor 'blk\.2\.ffn_up\.weight': segment \d+ of \d+ \(rows \d+-\d+\): does not decode \(checksum mismatch\): the model file is damaged/);
             expect(out.text.length).toBeGreaterThan(0);
         });
 
@@ -53,6 +57,6 @@ describe("a damaged coded file in an app", () => {
         copyFileSync(good, join(dir, "copy.gguf"));
         const r = spawnSync(process.execPath, [join(repoRoot, "test", "runtime", "app", "loadDamaged.mjs"), join(dir, "copy.gguf"), good], { encoding: "utf8", timeout: 120_000 });
         expect(r.status, r.stderr).toBe(0);
-        expect((JSON.parse(r.stdout.trim().split("\n").pop()!) as { error?: string }).error).toBeUndefined();
+        expect((JSON.parse(r.stdout.trim().split("\n").pop()!) as { error?: unknown }).error).toBeUndefined();
     });
 });
