@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { LlamaChatSession, LlamaCompletion, LlamaLogLevel, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
+import { loadEntModel } from "../../src/runtime/loadEntModel.js";
 import { tokenWriter } from "../tokenWriter.js";
 
 function integer(what: string) {
@@ -76,7 +77,7 @@ export function registerChatCommand(program: Command): void {
         .action(async (modelPath: string, o: ChatOptions) => {
             if (!["auto", "chat", "complete"].includes(o.mode)) throw new InvalidArgumentError("--mode must be auto, chat or complete");
             const llama = await getEntLlama({ logLevel: LlamaLogLevel.error });
-            const model = await llama.loadModel({ modelPath });
+            const model = await loadEntModel(llama, { modelPath }); // a damaged file: one error naming it and the problem
             const context = await model.createContext({ contextSize: o.contextSize, threads: o.threads });
             const mode = chooseMode(model, o.mode);
             const respond = makeResponder(context, mode, o);

@@ -3,7 +3,10 @@
 import { MUTANT_KINDS } from "./makeMutants.js";
 import type { MutantResult } from "./runMutants.js";
 
-/** One line per kind, e.g. "  stream: payload               12 files: refused 12 (llama.cpp 12)", then the slowest. */
+/**
+ * One line per kind, e.g. "  stream: payload               12 files: refused 12 (llama.cpp 12)", then the slowest
+ * files, then one message per kind and stage (what a refusal says).
+ */
 export function formatMutantCounts(results: readonly MutantResult[], slowest = 3): string {
     const lines: string[] = [];
     const outcomes = (rs: readonly MutantResult[]) => {
@@ -21,5 +24,13 @@ export function formatMutantCounts(results: readonly MutantResult[], slowest = 3
     }
     lines.push(`  ${"all".padEnd(30)} ${String(results.length).padStart(4)} files: ${outcomes(results)}`);
     for (const r of [...results].sort((a, b) => b.ms - a.ms).slice(0, slowest)) lines.push(`  slow: ${r.ms} ms, ${r.mutant.kind}: ${r.mutant.what}`);
+    // what a refusal says: the first of each kind and stage
+    const shown = new Set<string>();
+    for (const r of results) {
+        const key = `${r.mutant.kind} / ${r.stage ?? r.outcome}`;
+        if (r.outcome === "same" || shown.has(key)) continue;
+        shown.add(key);
+        lines.push(`  e.g. ${key}: ${r.mutant.what}: ${r.message?.split("\n")[0]}`);
+    }
     return lines.join("\n");
 }

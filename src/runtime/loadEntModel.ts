@@ -100,8 +100,11 @@ export async function loadEntModel(llama: Llama, options: LoadEntModelOptions): 
                 const timer = setTimeout(done, REASON_WAIT_MS);
                 onReason = () => (clearTimeout(timer), done());
             });
-        // gguf's own complaint comes before llama.cpp's generic "failed to load model from <path>"
-        const why = [...errors.filter((l) => !l.includes("failed to load model")), reason].filter((l) => l).join("; ");
+        // gguf's own complaint comes before llama.cpp's generic "failed to load model from <path>"; node-llama-cpp's
+        // memory estimate loads the metadata once more (no path), so llama.cpp's reason may come twice
+        const why = [...errors.filter((l) => !l.includes("failed to load model") && !l.includes("error loading model '")), reason]
+            .filter((l) => l)
+            .join("; ");
         throw new EntModelLoadError(modelPath, "llama.cpp", why || "llama.cpp refused it (its log has no reason)", { cause: e });
     } finally {
         stop();

@@ -24,7 +24,7 @@ let mutants: Mutant[] = [];
 beforeAll(async () => {
     await getEntLlama(); // the patched build, built on the first run (minutes)
     await convertModel(demoModel, original, { bits: 3, segmentSymbols: 1024, progress: false });
-    mutants = await makeMutants(original, dir, { seed: 1717, flips: 5, truncations: 20 });
+    mutants = await makeMutants(original, dir, { seed: 1717, flips: 16, truncations: 150 });
 }, 900_000);
 
 function expectEachLoadsOrIsRefused(results: MutantResult[], expected: number) {
