@@ -10,10 +10,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { convertModel } from "../../src/convert/convertModel.js";
+import type { GgufMetadata } from "../../src/gguf/GgufFileInfo.js";
+import { GgufValueType } from "../../src/gguf/GgufValueType.js";
+import { readGguf } from "../../src/gguf/readGguf.js";
+import { writeGguf } from "../../src/gguf/writeGguf.js";
 import { formatMutantCounts } from "../../src/mutants/formatMutantCounts.js";
 import { makeMutants, type Mutant } from "../../src/mutants/makeMutants.js";
 import { runMutants, type MutantResult } from "../../src/mutants/runMutants.js";
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
+import { EntModelLoadError, loadEntModel } from "../../src/runtime/loadEntModel.js";
 import { demoModel } from "../helpers/sharedData.js";
 
 const dir = mkdtempSync(join(tmpdir(), "entgguf-mutated-"));
@@ -62,4 +67,26 @@ describe("mutated coded files through the patched llama.cpp", () => {
         expectEachLoadsOrIsRefused(results, inStream.length);
         expect(results.filter((r) => / segment \d+ of \d+ \(rows \d+-\d+\): does not decode/.test(r.message ?? "")).length).toBeGreaterThan(0);
     });
+
+    it("a vocabulary whose tokenizer adds a BOS it does not hold is refused at load (tokenising asserted it)", async () => {
+        // one token left: llama's tokenizer adds a BOS (id 1 by default, now out of range); llama.cpp used to load
+        // this and abort at the first tokenisation with special tokens
+        const reader = await readGguf(original);
+        const one = <T>(key: string, items: T) => [key, { type: GgufValueType.ARRAY, itemType: (reader.info.metadata.get(key) as { itemType: number }).itemType, items }] as const;
+        const metadata = new Map(reader.info.metadata) as Map<string, unknown>;
+        for (const [k, v] of [
+            one("tokenizer.ggml.tokens", ["<unk>"]),
+            one("tokenizer.ggml.scores", new Float32Array([0])),
+            one("tokenizer.ggml.token_type", new Int32Array([2]))
+        ])
+            metadata.set(k, v);
+        const file = join(dir, "no-bos.gguf");
+        await writeGguf(file, { metadata: metadata as GgufMetadata, tensors: reader.info.tensors }, (t) => reader.readTensorData(t.name));
+        await reader.close();
+        const llama = await getEntLlama();
+        const error = await loadEntModel(llama, { modelPath: file, gpuLayers: 0 }).then(() => undefined, (e: unknown) => e);
+        expect(error).toBeInstanceOf(EntModelLoadError);
+        expect((error as EntModelLoadError).message).toBe(`cannot load ${file}: error loading model vocabulary: the vocabulary needs a BOS token but has none in range`);
+    });
 });
+
