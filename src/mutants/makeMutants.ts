@@ -52,7 +52,7 @@ function headerLayout(info: GgufFileInfo) {
     const version = info.version as 2 | 3;
     const encoded = (kvs: number, tensors: readonly GgufTensorInfo[]) =>
         encodeGgufHeader(version, new Map([...info.metadata].slice(0, kvs)), tensors).length;
-    const noTensors = (kvs: number) => encoded(kvs, []) ;
+    const noTensors = (kvs: number) => encoded(kvs, []);
     const kvEnds = [...info.metadata.keys()].map((_, i) => noTensors(i + 1));
     const metadataEnd = noTensors(info.metadata.size);
     const tensorInfoEnds = info.tensors.map((_, i) => encoded(info.metadata.size, info.tensors.slice(0, i + 1)));
