@@ -9,13 +9,14 @@ export { quantizeTensor, type QuantizeTensorOptions, type QuantizedTensor } from
 export { quantObjective } from "./quant/quantObjective.js";
 export { roundToCodes } from "./quant/roundToCodes.js";
 export { QuantizeError, type QuantizeErrorCode } from "./quant/QuantizeError.js";
-export { tensorRateCurve, defaultRateCurveLambdas, type TensorRateCurve, type TensorRateCurveOptions } from "./quant/tensorRateCurve.js";
-export { findModelLambda } from "./quant/findModelLambda.js";
+export { sampleTensorRate, type SampleTensorRateOptions, type TensorRateSample } from "./quant/sampleTensorRate.js";
+export { findModelLambda, type FindModelLambdaOptions, type ModelLambda } from "./quant/findModelLambda.js";
 export { getEntLlama, EntLlamaLoadError, type GetEntLlamaOptions } from "./runtime/getEntLlama.js";
 export { buildLlama, resolveEntLlamaBuild, type EntLlamaBuild, type EntLlamaBuildOptions, type EntLlamaGpu } from "./runtime/buildLlama.js";
 export { prepareLlamaSource, type LlamaSource } from "./runtime/prepareLlamaSource.js";
 export { applyPatches, readPatchManifest, PatchApplyError, type PatchManifest } from "./runtime/applyPatches.js";
 export { convertModel, type ConvertOptions, type ConvertSummary, type TensorReport } from "./convert/convertModel.js";
+export { type RateSearchReport } from "./convert/ModelRateSplit.js";
 export { dequantizeModel } from "./convert/dequantizeModel.js";
 export { ConvertError, type ConvertErrorCode } from "./convert/ConvertError.js";
 export { ENTQ_KEYS } from "./convert/entqMetadata.js";

@@ -46,15 +46,25 @@ export class GgufReader {
         if (length > bufferConstants.MAX_LENGTH)
             throw new RangeError(`${this.file}: ${length} bytes of tensor "${t.name}" exceed one Buffer (${bufferConstants.MAX_LENGTH}); read it with readTensorChunks`);
         const buf = Buffer.allocUnsafe(length);
+        await this.readTensorInto(t, buf, start);
+        return buf;
+    }
+
+    /** Reads bytes [start, start + into.length) of a tensor's data into `into` (no allocation: the caller's buffer is reused). */
+    async readTensorInto(tensor: GgufTensorInfo | string, into: Uint8Array, start = 0): Promise<void> {
+        const t = this.resolve(tensor);
+        const length = into.length;
+        if (!Number.isSafeInteger(start) || start < 0 || start + length > t.byteSize)
+            throw new RangeError(`${this.file}: range [${start}, +${length}) is outside tensor "${t.name}" (${t.byteSize} bytes)`);
         let got = 0;
         while (got < length) {
-            const { bytesRead } = await this.fh.read(buf, got, length - got, t.fileOffset + start + got);
+            // one read is capped at 2 GiB - 1 by Node
+            const { bytesRead } = await this.fh.read(into, got, Math.min(length - got, 0x7fff0000), t.fileOffset + start + got);
             if (bytesRead === 0)
                 throw new GgufFormatError("TRUNCATED", this.file,
                     `truncated: tensor "${t.name}" data ends at byte ${t.fileOffset + start + got}, before its end (the file shrank after it was opened)`);
             got += bytesRead;
         }
-        return buf;
     }
 
     /** A tensor's data as consecutive Buffers of at most chunkBytes each: any size, bounded memory. */
