@@ -1,9 +1,8 @@
 // Reads one tensor's data as f32 weights, whatever its stored type (F32, F16,
 // BF16, or Q8_0 dequantised), chunk by chunk so no more than the tensor and
 // one chunk are in memory.
-import type { GgufReader } from "../gguf/GgufReader.js";
-import type { GgufTensorInfo } from "../gguf/GgufFileInfo.js";
 import { GgmlType } from "../gguf/ggmlTypes.js";
+import type { ModelSource, SourceTensorInfo } from "./ModelSource.js";
 
 /** The stored types the converter reads. */
 export const READABLE_WEIGHT_TYPES: ReadonlySet<number> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0]);
@@ -71,7 +70,7 @@ function elementBytes(type: number): number {
 }
 
 /** The tensor as f32, row-major (ne[0] contiguous). */
-export async function readWeights(reader: GgufReader, tensor: GgufTensorInfo): Promise<Float32Array> {
+export async function readWeights(reader: Pick<ModelSource, "file" | "readTensorChunks">, tensor: SourceTensorInfo): Promise<Float32Array> {
     if (!READABLE_WEIGHT_TYPES.has(tensor.type))
         throw new TypeError(`${reader.file}: tensor "${tensor.name}" has type ${tensor.type}, which cannot be read as weights (F32, F16, BF16, Q8_0 can)`);
     const count = tensor.dims.reduce((a, b) => a * b, 1);
