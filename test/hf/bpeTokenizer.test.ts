@@ -11,11 +11,15 @@ import type { Llama, Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { exportHfFolder } from "../../src/bench/exportHfFolder.js";
+import type { GgufMetadata } from "../../src/gguf/GgufFileInfo.js";
 import { readGguf } from "../../src/gguf/readGguf.js";
-import { writeSafetensors } from "../../src/hf/writeSafetensors.js";
+import { writeSafetensors, type SafetensorsSpec } from "../../src/hf/writeSafetensors.js";
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
 import { demoModel, repoRoot } from "../helpers/sharedData.js";
 
+
+/** A scalar metadata value (undefined for arrays and absent keys). */
+const scalar = (md: GgufMetadata, key: string) => (md.get(key) as { value?: unknown } | undefined)?.value;
 const cli = join(repoRoot, "dist", "bin", "entgguf.js");
 const TRAIN = readFileSync(join(repoRoot, "test", "fixtures", "short-stories.txt"), "utf8");
 const TEXT = "Hello world! I'VE got 12345 apples, don't   you?\n\n  Tom's café costs 3.50€ 🦙 -- ok\tdone.\r\n";
@@ -145,7 +149,7 @@ describe("byte-level BPE tokenizer.json", () => {
             writeFileSync(join(folder, "tokenizer_config.json"), JSON.stringify({ bos_token: SPECIALS[0], eos_token: SPECIALS[1], chat_template: "{{ messages }}" }));
             if (v.extra !== "none") {
                 // the architecture's extra tensors in a second file (zero biases; unit q/k norms), the first renamed and indexed
-                const specs = [];
+                const specs: SafetensorsSpec[] = [];
                 for (let i = 0; i < 5; i++) {
                     if (v.extra === "qkv-bias") specs.push(...[["q", 64], ["k", 32], ["v", 32]].map(([p, n]) => ({ name: `model.layers.${i}.self_attn.${p}_proj.bias`, dtype: "BF16" as const, shape: [n as number] })));
                     else specs.push(...["q", "k"].map((p) => ({ name: `model.layers.${i}.self_attn.${p}_norm.weight`, dtype: "F16" as const, shape: [8] })));
@@ -167,13 +171,13 @@ describe("byte-level BPE tokenizer.json", () => {
             const g = await readGguf(out);
             const md = g.info.metadata;
             await g.close();
-            expect(md.get("general.architecture")?.value).toBe(v.arch === "LlamaForCausalLM" ? "llama" : v.arch.slice(0, 5).toLowerCase());
-            expect(md.get("tokenizer.ggml.model")?.value).toBe("gpt2");
-            expect(md.get("tokenizer.ggml.pre")?.value).toBe(v.pre);
-            expect((md.get("tokenizer.ggml.merges") as { items: string[] }).items).toHaveLength(merges.length);
-            expect(md.get("tokenizer.ggml.bos_token_id")?.value).toBe(510);
-            expect(md.get("tokenizer.ggml.eos_token_id")?.value).toBe(511);
-            expect(md.get("tokenizer.ggml.add_bos_token")?.value).toBe(true); // from the TemplateProcessing post-processor
+            expect(scalar(md, "general.architecture")).toBe(v.arch === "LlamaForCausalLM" ? "llama" : v.arch.slice(0, 5).toLowerCase());
+            expect(scalar(md, "tokenizer.ggml.model")).toBe("gpt2");
+            expect(scalar(md, "tokenizer.ggml.pre")).toBe(v.pre);
+            expect((md.get("tokenizer.ggml.merges") as { items: readonly string[] }).items).toHaveLength(merges.length);
+            expect(scalar(md, "tokenizer.ggml.bos_token_id")).toBe(510);
+            expect(scalar(md, "tokenizer.ggml.eos_token_id")).toBe(511);
+            expect(scalar(md, "tokenizer.ggml.add_bos_token")).toBe(true); // from the TemplateProcessing post-processor
             expect([...(md.get("tokenizer.ggml.token_type") as { items: Int32Array }).items.slice(508)]).toEqual([1, 1, 3, 3]);
             expect(g.info.tensors.filter((t) => /attn_(q|k|v)\.bias|attn_(q|k)_norm/.test(t.name)).length).toBe(v.extra === "none" ? 0 : v.extra === "qkv-bias" ? 15 : 10);
 

@@ -12,10 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exportHfFolder } from "../../src/bench/exportHfFolder.js";
 import { convertModel } from "../../src/convert/convertModel.js";
 import { ENTQ_GGML_TYPE } from "../../src/gguf/ggmlTypes.js";
+import type { GgufMetadata } from "../../src/gguf/GgufFileInfo.js";
 import { readGguf } from "../../src/gguf/readGguf.js";
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
 import { demoModel, repoRoot } from "../helpers/sharedData.js";
 
+
+/** A scalar metadata value (undefined for arrays and absent keys). */
+const scalar = (md: GgufMetadata, key: string) => (md.get(key) as { value?: unknown } | undefined)?.value;
 const cli = join(repoRoot, "dist", "bin", "entgguf.js");
 const SAMPLE = readFileSync(join(repoRoot, "test", "fixtures", "short-stories.txt"), "utf8");
 const PROMPT = "Once upon a time, there was a little girl named Lily.";
@@ -53,14 +57,14 @@ describe("stories260K through a Hugging Face folder", () => {
             }
             for (const [k, v] of src.info.metadata) if (!NOT_FROM_HF.has(k)) expect(dst.info.metadata.get(k), k).toEqual(v);
             const md = dst.info.metadata;
-            expect(md.get("general.name")?.value).toBe("stories260K-hf");
-            expect(md.get("llama.rope.freq_base")?.value).toBe(10000); // llama.cpp's default, which the original leaves implicit
-            expect(md.get("llama.vocab_size")?.value).toBe(512);
-            expect(md.get("general.file_type")?.value).toBe(0); // all F32
-            expect(md.get("tokenizer.ggml.pre")?.value).toBe("default");
-            expect(md.get("tokenizer.ggml.add_bos_token")?.value).toBe(true);
-            expect(md.get("tokenizer.ggml.add_eos_token")?.value).toBe(false);
-            expect(md.get("tokenizer.chat_template")?.value).toBe(CHAT);
+            expect(scalar(md, "general.name")).toBe("stories260K-hf");
+            expect(scalar(md, "llama.rope.freq_base")).toBe(10000); // llama.cpp's default, which the original leaves implicit
+            expect(scalar(md, "llama.vocab_size")).toBe(512);
+            expect(scalar(md, "general.file_type")).toBe(0); // all F32
+            expect(scalar(md, "tokenizer.ggml.pre")).toBe("default");
+            expect(scalar(md, "tokenizer.ggml.add_bos_token")).toBe(true);
+            expect(scalar(md, "tokenizer.ggml.add_eos_token")).toBe(false);
+            expect(scalar(md, "tokenizer.chat_template")).toBe(CHAT);
         } finally {
             await Promise.all([src.close(), dst.close()]);
         }
