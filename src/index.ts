@@ -18,6 +18,11 @@ export { applyPatches, readPatchManifest, PatchApplyError, type PatchManifest } 
 export { convertModel, type ConvertOptions, type ConvertSummary, type TensorReport } from "./convert/convertModel.js";
 export { type RateSearchReport } from "./convert/ModelRateSplit.js";
 export { dequantizeModel } from "./convert/dequantizeModel.js";
+export { writeUncodedModel, type UncodedOptions, type UncodedSummary } from "./convert/writeUncodedModel.js";
+export { openModelSource, type ModelSource, type SourceTensorInfo } from "./convert/ModelSource.js";
+export { HfInputError, type HfInputErrorCode } from "./hf/HfInputError.js";
+export { HF_ARCHITECTURES, type HfArchitecture } from "./hf/hfArchitectures.js";
+export { exportHfFolder, type ExportHfOptions } from "./bench/exportHfFolder.js";
 export { ConvertError, type ConvertErrorCode } from "./convert/ConvertError.js";
 export { ENTQ_KEYS } from "./convert/entqMetadata.js";
 export { inspectModel, type InspectResult, type InspectedTensor } from "./inspect/inspectModel.js";

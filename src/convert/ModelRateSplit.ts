@@ -2,11 +2,11 @@
 // (EntQuant's split of bits between tensors), found from samples of their
 // rows before coding, and re-aimed once or twice while coding on what the
 // coded tensors actually came to.
-import type { GgufTensorInfo } from "../gguf/GgufFileInfo.js";
 import type { CodeKind } from "../native/binding.js";
 import { findModelLambda } from "../quant/findModelLambda.js";
 import { defaultSampleFraction, sampleTensorRate, type TensorRateSample } from "../quant/sampleTensorRate.js";
 import type { ConvertProgress } from "./ConvertProgress.js";
+import type { SourceTensorInfo } from "./ModelSource.js";
 
 /** How the "model" split found and kept its lambda. */
 export interface RateSearchReport {
@@ -67,8 +67,8 @@ export class ModelRateSplit {
 
     /** Reads and samples every tensor to code (in coding order), then finds the lambda. */
     static async create(
-        tensors: readonly GgufTensorInfo[],
-        read: (t: GgufTensorInfo) => Promise<Float32Array>,
+        tensors: readonly SourceTensorInfo[],
+        read: (t: SourceTensorInfo) => Promise<Float32Array>,
         target: number,
         options: ModelRateSplitOptions,
         progress?: ConvertProgress

@@ -1,14 +1,13 @@
-// The converter: GGUF in, entropy-coded GGUF out. One tensor at a time:
+// The converter: a GGUF or a Hugging Face folder in (ModelSource), entropy-coded GGUF out. One tensor at a time:
 // readWeights -> quantizeTensor -> encodeStream -> writeGguf (streaming to a
 // temp file, renamed on success), so memory stays ~ one tensor whatever the
 // model's size.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import type { GgufMetadata, GgufTensorInfo, GgufTensorSpec, GgufValue } from "../gguf/GgufFileInfo.js";
+import type { GgufMetadata, GgufTensorSpec, GgufValue } from "../gguf/GgufFileInfo.js";
 import { ENTQ_GGML_TYPE, ggmlTypes } from "../gguf/ggmlTypes.js";
 import { GgufValueType } from "../gguf/GgufValueType.js";
-import { readGguf } from "../gguf/readGguf.js";
 import { writeGguf } from "../gguf/writeGguf.js";
 import { CodeKind, getNativeBinding, packageRoot, QuantMethod } from "../native/binding.js";
 import { quantizeTensor } from "../quant/quantizeTensor.js";
@@ -17,6 +16,7 @@ import { ConvertError } from "./ConvertError.js";
 import { ConvertProgress, type ProgressStream } from "./ConvertProgress.js";
 import { ModelRateSplit, type RateSearchReport } from "./ModelRateSplit.js";
 import { ENTQ_KEYS } from "./entqMetadata.js";
+import { openModelSource, type SourceTensorInfo } from "./ModelSource.js";
 import { READABLE_WEIGHT_TYPES, readWeights } from "./readWeights.js";
 import { selectTensors, type TensorSelectionOptions } from "./selectTensors.js";
 
@@ -105,13 +105,14 @@ function checkOptions(o: ConvertOptions): void {
 }
 
 /**
- * Converts an F32/F16/BF16/Q8_0 GGUF into an entropy-coded GGUF: the chosen
- * linear weights become ENTQ streams, everything else is copied byte for byte.
+ * Converts an F32/F16/BF16/Q8_0 GGUF, or a Hugging Face folder (safetensors), into an
+ * entropy-coded GGUF: the chosen linear weights become ENTQ streams, everything else is
+ * copied byte for byte (from a folder: as llama.cpp's converter would write it).
  */
 export async function convertModel(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertSummary> {
     checkOptions(options);
     const start = performance.now();
-    const reader = await readGguf(input);
+    const reader = await openModelSource(input);
     try {
         const { info } = reader;
         const coded = info.tensors.find((t) => t.type === ENTQ_GGML_TYPE);
@@ -122,7 +123,7 @@ export async function convertModel(input: string, output: string, options: Conve
         );
         const unreadable = choices.find((c) => c.reason?.startsWith("tensor type"));
         if (unreadable) {
-            const t = reader.tensor(unreadable.name)!;
+            const t = info.tensors.find((x) => x.name === unreadable.name)!;
             throw new ConvertError(
                 "UNSUPPORTED_TYPE",
                 `${input}: tensor "${t.name}" has type ${ggmlTypes.get(t.type)?.name ?? t.type}; the converter reads F32, F16, BF16 and Q8_0 ` +
@@ -189,7 +190,7 @@ export async function convertModel(input: string, output: string, options: Conve
         const progress = progressOut && new ConvertProgress(info.tensors.length, totalBytes, progressOut);
         const reports: TensorReport[] = [];
 
-        async function codeTensor(t: GgufTensorInfo): Promise<Uint8Array> {
+        async function codeTensor(t: SourceTensorInfo): Promise<Uint8Array> {
             const [K, N] = [t.dims[0]!, t.dims[1]!];
             const weights = await readWeights(reader, t, weightsBuf);
             const q = await quantizeTensor(weights, {

@@ -7,6 +7,9 @@ import { GgufFormatError } from "./GgufFormatError.js";
 /** Default size of the pieces readTensorChunks yields: large enough for full-speed I/O, small next to any model. */
 const DEFAULT_CHUNK_BYTES = 16 << 20;
 
+/** A tensor by name, or by one of this file's info objects (typed loosely so that generic model sources can pass theirs). */
+export type TensorRef = { readonly name: string } | string;
+
 /** A byte range inside one tensor's data. */
 export type TensorByteRange = { readonly start?: number; readonly length?: number };
 
@@ -27,9 +30,11 @@ export class GgufReader {
         return this.byName.get(name);
     }
 
-    private resolve(tensor: GgufTensorInfo | string): GgufTensorInfo {
-        const t = typeof tensor === "string" ? this.byName.get(tensor) : tensor;
-        if (!t || this.byName.get(t.name) !== t) throw new RangeError(`${this.file}: no tensor "${typeof tensor === "string" ? tensor : tensor.name}" in this file`);
+    /** The file's own info for `tensor`; an info object from elsewhere (another file, a copy) is refused. */
+    private resolve(tensor: TensorRef): GgufTensorInfo {
+        const name = typeof tensor === "string" ? tensor : tensor.name;
+        const t = this.byName.get(name);
+        if (!t || (typeof tensor !== "string" && tensor !== t)) throw new RangeError(`${this.file}: no tensor "${name}" in this file`);
         return t;
     }
 
@@ -37,7 +42,7 @@ export class GgufReader {
      * A tensor's data, or a range of it, in one Buffer (at most buffer.constants.MAX_LENGTH bytes;
      * use readTensorChunks for larger tensors or to stream).
      */
-    async readTensorData(tensor: GgufTensorInfo | string, range: TensorByteRange = {}): Promise<Buffer> {
+    async readTensorData(tensor: TensorRef, range: TensorByteRange = {}): Promise<Buffer> {
         const t = this.resolve(tensor);
         const start = range.start ?? 0;
         const length = range.length ?? t.byteSize - start;
@@ -51,7 +56,7 @@ export class GgufReader {
     }
 
     /** Reads bytes [start, start + into.length) of a tensor's data into `into` (no allocation: the caller's buffer is reused). */
-    async readTensorInto(tensor: GgufTensorInfo | string, into: Uint8Array, start = 0): Promise<void> {
+    async readTensorInto(tensor: TensorRef, into: Uint8Array, start = 0): Promise<void> {
         const t = this.resolve(tensor);
         const length = into.length;
         if (!Number.isSafeInteger(start) || start < 0 || start + length > t.byteSize)
@@ -68,7 +73,7 @@ export class GgufReader {
     }
 
     /** A tensor's data as consecutive Buffers of at most chunkBytes each: any size, bounded memory. */
-    async *readTensorChunks(tensor: GgufTensorInfo | string, chunkBytes = DEFAULT_CHUNK_BYTES): AsyncGenerator<Buffer> {
+    async *readTensorChunks(tensor: TensorRef, chunkBytes = DEFAULT_CHUNK_BYTES): AsyncGenerator<Buffer> {
         const t = this.resolve(tensor);
         if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0 || chunkBytes > bufferConstants.MAX_LENGTH)
             throw new RangeError(`chunkBytes must be a positive integer up to ${bufferConstants.MAX_LENGTH}, not ${chunkBytes}`);
