@@ -210,9 +210,9 @@ Napi::Value quantRateSample(const Napi::CallbackInfo &info) {
 class ModelLambdaWorker : public Napi::AsyncProgressQueueWorker<double> {
 public:
     ModelLambdaWorker(Napi::Env env, Napi::Function onEval, std::vector<Napi::ObjectReference> refs, std::vector<const entq_rate_sample *> samples,
-                      double target, double tol, uint32_t threads)
+                      double target, double tol, uint32_t threads, double guess)
         : Napi::AsyncProgressQueueWorker<double>(env), deferred_(Napi::Promise::Deferred::New(env)), refs_(std::move(refs)),
-          samples_(std::move(samples)), target_(target), tol_(tol), threads_(threads) {
+          samples_(std::move(samples)), target_(target), tol_(tol), guess_(guess), threads_(threads) {
         if (!onEval.IsEmpty()) onEval_ = Napi::Persistent(onEval);
     }
     Napi::Promise promise() { return deferred_.Promise(); }
@@ -222,7 +222,7 @@ protected:
         res_ = entq_model_lambda(samples_.data(), (uint32_t)samples_.size(), target_, tol_, threads_, [&](double lambda, double bits) {
             const double m[2] = {lambda, bits};
             progress.Send(m, 2);
-        });
+        }, guess_);
     }
     void OnProgress(const double *m, size_t n) override {
         if (n == 2 && !onEval_.IsEmpty()) onEval_.Call({Napi::Number::New(Env(), m[0]), Napi::Number::New(Env(), m[1])});
@@ -258,12 +258,12 @@ private:
     Napi::FunctionReference onEval_;
     std::vector<Napi::ObjectReference> refs_; /* the samples stay alive while the worker runs */
     std::vector<const entq_rate_sample *> samples_;
-    double target_, tol_;
+    double target_, tol_, guess_;
     uint32_t threads_;
     entq_model_lambda_result res_;
 };
 
-// quantModelLambda(handles: External[], targetBits, {tolerance, threads, onEvaluation(lambda, bits)})
+// quantModelLambda(handles: External[], targetBits, {tolerance, threads, guess, onEvaluation(lambda, bits)})
 //   -> Promise<{lambda, bits, evaluations, withinTolerance, tensorBits: Float64Array}>
 Napi::Value quantModelLambda(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
@@ -285,10 +285,12 @@ Napi::Value quantModelLambda(const Napi::CallbackInfo &info) {
     Napi::Object o = info[2].As<Napi::Object>();
     const double tol = numberOpt(o, "tolerance", 0.002);
     if (!(tol > 0) || !std::isfinite(tol)) throw Napi::RangeError::New(env, "tolerance must be a finite number > 0");
+    const double guess = numberOpt(o, "guess", 0);
+    if (!(guess >= 0) || !std::isfinite(guess)) throw Napi::RangeError::New(env, "guess must be a finite number >= 0");
     Napi::Value cb = o.Get("onEvaluation");
     if (!cb.IsUndefined() && !cb.IsFunction()) throw Napi::TypeError::New(env, "onEvaluation must be a function");
     auto *wk = new ModelLambdaWorker(env, cb.IsFunction() ? cb.As<Napi::Function>() : Napi::Function(), std::move(refs), std::move(samples),
-                                     target, tol, u32Opt(o, "threads", 0));
+                                     target, tol, u32Opt(o, "threads", 0), guess);
     Napi::Promise p = wk->promise();
     wk->Queue();
     return p;

@@ -115,10 +115,12 @@ struct entq_model_lambda_result {
 };
 
 /* The one lambda at which the samples' tensors together have target bits per
- * weight (weighted by their sizes), to within tol. on_eval (may be empty)
- * hears every evaluation: (lambda, model bits/weight). */
+ * weight (weighted by their sizes), to within tol. guess > 0: a lambda known
+ * to be close (a re-aim), searched from in small steps; else a guess from the
+ * target. on_eval (may be empty) hears every evaluation: (lambda, model bits/weight). */
 inline entq_model_lambda_result entq_model_lambda(const entq_rate_sample *const *s, uint32_t n, double target, double tol,
-                                                  uint32_t n_threads, const std::function<void(double, double)> &on_eval) {
+                                                  uint32_t n_threads, const std::function<void(double, double)> &on_eval,
+                                                  double guess = 0) {
     struct Ctx {
         const entq_rate_sample *const *s;
         uint32_t n, nt;
@@ -139,7 +141,8 @@ inline entq_model_lambda_result entq_model_lambda(const entq_rate_sample *const 
     };
     entq_model_lambda_result r;
     /* GUIDE 6: ~0.48 bits per octave of lambda, 4.8 bits near lambda 1 (FP8); steps of an octave bracket a good guess fast */
-    r.search = entq_find_lambda(model_bits, &ctx, target, tol, exp2((4.8 - target) / 0.48), 2, ENTQ_L1_LAMBDA_MIN, ENTQ_L1_LAMBDA_MAX, 24);
+    r.search = guess > 0 ? entq_find_lambda(model_bits, &ctx, target, tol, guess, 1.05, ENTQ_L1_LAMBDA_MIN, ENTQ_L1_LAMBDA_MAX, 24)
+                         : entq_find_lambda(model_bits, &ctx, target, tol, exp2((4.8 - target) / 0.48), 2, ENTQ_L1_LAMBDA_MIN, ENTQ_L1_LAMBDA_MAX, 24);
     for (const auto &e : ctx.seen)
         if (e.first == r.search.lambda) r.tensor_bits = e.second;
     return r;

@@ -137,7 +137,7 @@ export class ModelRateSplit {
         const restWeights = total - this.doneWeights;
         const restTarget = (this.target * total - this.doneBits) / restWeights - bias;
         try {
-            const found = await findModelLambda(rest, restTarget, { threads: this.threads });
+            const found = await findModelLambda(rest, restTarget, { threads: this.threads, guess: this.lambdaNow });
             this.lambdaNow = found.lambda;
             this.predicted.set(found.tensorBits, this.done);
             this.reaims.push({ afterTensors: this.done, biasBits: bias, lambda: found.lambda });

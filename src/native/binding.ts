@@ -160,7 +160,7 @@ export interface NativeQuantBinding {
     quantModelLambda(
         handles: unknown[],
         targetBits: number,
-        options: { tolerance?: number; threads?: number; onEvaluation?: (lambda: number, bits: number) => void }
+        options: { tolerance?: number; threads?: number; guess?: number; onEvaluation?: (lambda: number, bits: number) => void }
     ): Promise<{ lambda: number; bits: number; evaluations: number; withinTolerance: boolean; tensorBits: Float64Array }>;
 }
 

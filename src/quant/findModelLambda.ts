@@ -7,6 +7,8 @@ export interface FindModelLambdaOptions {
     tolerance?: number;
     /** 0/undefined: all cores */
     threads?: number;
+    /** a lambda known to be close (e.g. the last one found): searched from in small steps */
+    guess?: number;
     /** hears each evaluation: a lambda and the model's predicted bits/weight there */
     onEvaluation?: (lambda: number, bits: number) => void;
 }
@@ -35,7 +37,7 @@ export async function findModelLambda(samples: readonly TensorRateSample[], targ
         const r = await getNativeBinding().quantModelLambda(
             samples.map((s) => s.handle),
             targetBits,
-            { tolerance: options.tolerance, threads: options.threads, onEvaluation: options.onEvaluation }
+            { tolerance: options.tolerance, threads: options.threads, guess: options.guess, onEvaluation: options.onEvaluation }
         );
         return { lambda: r.lambda, bits: r.bits, tensorBits: r.tensorBits, evaluations: r.evaluations };
     } catch (e) {

@@ -44,6 +44,9 @@ describe("findModelLambda", () => {
                 expect(found.evaluations).toBe(evaluations.length);
                 expect(Math.abs(found.bits - target)).toBeLessThanOrEqual(0.002);
                 expect(evaluations.some(([l, b]) => l === found.lambda && b === found.bits)).toBe(true);
+                // from a close guess (a re-aim) the search starts there: the answer itself takes one pass
+                const again = await findModelLambda(samples, target, { guess: found.lambda });
+                expect([again.lambda, again.bits, again.evaluations]).toEqual([found.lambda, found.bits, 1]);
                 let bytes = 0;
                 let weights = 0;
                 const perTensor: number[] = [];
