@@ -95,6 +95,13 @@ export function registerConvertCommand(program: Command): void {
                 `\n${s.tensors.length} tensors coded, ${s.keptTensors} kept: ${mb(s.sourceBytes)} MB -> ${mb(s.codedBytes)} MB, ` +
                     `${s.bitsPerWeight.toFixed(3)} bits/weight; fallbacks: ${s.fallbacks.length ? s.fallbacks.join(", ") : "none"}`
             );
+            const rs = s.rateSearch;
+            if (rs)
+                console.log(
+                    `one lambda for the model: ${rs.lambda.toFixed(2)} (predicted ${rs.predictedBits.toFixed(3)} bits/weight from ${rs.sampledRows} of ${rs.rows} rows, ` +
+                        `${rs.evaluations} passes, ${rs.seconds.toFixed(1)} s)` +
+                        rs.reaims.map((a) => `; re-aimed to ${a.lambda.toFixed(2)} after ${a.afterTensors} tensors (they ran ${a.biasBits >= 0 ? "+" : ""}${a.biasBits.toFixed(3)} bits/weight over)`).join("")
+                );
             console.log(
                 `wrote ${s.output} (${mb(s.fileBytes)} MB) in ${s.seconds.toFixed(1)} s, ${(s.weightsPerSecond / 1e6).toFixed(1)} M weights/s, ` +
                     `peak memory ${mb(s.peakRssBytes)} MB`

@@ -26,7 +26,7 @@ export interface ConvertOptions extends TensorSelectionOptions {
     /**
      * How a --bits target is met (L1 objective): "model" (default) finds one lambda for
      * every tensor from samples of their rows, as EntQuant splits bits between tensors
-     * (measured ~2.4% lower error at equal size on stories260K); "tensor" meets the
+     * (measured ~2% lower error at equal size on stories260K); "tensor" meets the
      * target in every tensor separately.
      */
     rateSplit?: "model" | "tensor";
