@@ -133,8 +133,13 @@ inline entq_model_lambda_result entq_model_lambda(const entq_rate_sample *const 
     auto model_bits = [](void *p, double lambda) {
         Ctx &c = *(Ctx *)p;
         entq_rate_samples_bits(c.s, c.n, lambda, c.nt, c.bits.data());
+        /* summed in sorted order: the same tensors in another order (a GGUF, its Hugging Face
+         * folder) give the same sums, so the same search and the same lambda */
+        std::vector<double> terms(c.n);
+        for (uint32_t i = 0; i < c.n; i++) terms[i] = c.bits[i] * (double)c.s[i]->weights();
+        std::sort(terms.begin(), terms.end());
         double sum = 0;
-        for (uint32_t i = 0; i < c.n; i++) sum += c.bits[i] * (double)c.s[i]->weights();
+        for (double v : terms) sum += v;
         c.seen.emplace_back(lambda, c.bits);
         if (*c.on_eval) (*c.on_eval)(lambda, sum / c.total);
         return sum / c.total;

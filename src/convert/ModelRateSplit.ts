@@ -128,6 +128,9 @@ export class ModelRateSplit {
         this.doneBits += streamBytes * 8;
         this.donePredicted += this.predicted[i]! * w;
         const total = this.samples.reduce((a, s) => a + s.weights, 0);
+        // every row sampled: the predictions are the size estimate itself, whose few bytes of slack per
+        // tensor are no bias to correct (and re-aiming on them would make the result depend on tensor order)
+        if (this.samples.every((x) => x.sampleRows === x.rows)) return;
         if (this.nextReaim >= REAIM_AT.length || this.doneWeights < REAIM_AT[this.nextReaim]! * total || this.done === this.samples.length) return;
         while (this.nextReaim < REAIM_AT.length && this.doneWeights >= REAIM_AT[this.nextReaim]! * total) this.nextReaim++;
         const bias = (this.doneBits - this.donePredicted) / this.doneWeights;

@@ -39,6 +39,7 @@ export interface TensorRateSample {
     tensor?: string;
     /** rows x cols of the whole tensor */
     weights: number;
+    rows: number;
     sampleRows: number;
     /** the outlier rule chose absmax: its size does not depend on lambda */
     fellBack: boolean;
@@ -68,7 +69,7 @@ export async function sampleTensorRate(weights: Float32Array, options: SampleTen
             threads: options.threads,
             segmentSymbols: options.segmentSymbols
         });
-        return { tensor, weights: rows * cols, sampleRows: r.sampleRows, fellBack: r.fellBack, outlierGap: r.outlierGap, handle: r.handle };
+        return { tensor, weights: rows * cols, rows, sampleRows: r.sampleRows, fellBack: r.fellBack, outlierGap: r.outlierGap, handle: r.handle };
     } catch (e) {
         throw QuantizeError.from(e, tensor);
     }
