@@ -13,13 +13,14 @@ export const MIN_SAMPLE_WEIGHTS = 2 ** 17;
 /**
  * The share of rows to sample from each of a model's tensors: 1/64 (its
  * bits/weight to ~0.01, the model's to ~0.002: docs/BENCHMARKS.md
- * "Converter"); more in small models, up to every row, so that at least
- * 2^22 weights are sampled; less in models so large that the copies would
+ * "Converter"); more in small models, so that at least 2^22 weights are
+ * sampled (every row when that is half of them); less in models so large that the copies would
  * pass 2^25 weights (128 MB): they have many tensors to average over.
  */
 export function defaultSampleFraction(modelWeights: number): number {
     const w = Math.max(1, modelWeights);
-    return Math.min(1, Math.max(1 / 64, 2 ** 22 / w), 2 ** 25 / w);
+    const f = Math.min(1, Math.max(1 / 64, 2 ** 22 / w), 2 ** 25 / w);
+    return f >= 0.5 ? 1 : f; // then every row: the prediction is exact and costs little more
 }
 
 export interface SampleTensorRateOptions {

@@ -4,7 +4,7 @@ import { CodeKind } from "../../src/native/binding.js";
 import { findModelLambda } from "../../src/quant/findModelLambda.js";
 import { quantizeTensor } from "../../src/quant/quantizeTensor.js";
 import { QuantizeError } from "../../src/quant/QuantizeError.js";
-import { sampleTensorRate, type TensorRateSample } from "../../src/quant/sampleTensorRate.js";
+import { defaultSampleFraction, sampleTensorRate, type TensorRateSample } from "../../src/quant/sampleTensorRate.js";
 import { encodeStream } from "../../src/stream/encodeStream.js";
 import { SeededRandom } from "../helpers/seededRandom.js";
 
@@ -66,6 +66,13 @@ describe("findModelLambda", () => {
                 expect(Math.max(...perTensor) - Math.min(...perTensor)).toBeGreaterThan(0.1);
             }
         }
+    });
+
+    it("samples every row of small models, 1/64 of mid-sized ones, and at most 2^25 weights of large ones", () => {
+        expect(defaultSampleFraction(5e6)).toBe(1); // 2^22 weights would be 84%: then all of them
+        expect(defaultSampleFraction(1e8)).toBeCloseTo(2 ** 22 / 1e8, 12);
+        expect(defaultSampleFraction(1e9)).toBe(1 / 64);
+        expect(defaultSampleFraction(70e9) * 70e9).toBeCloseTo(2 ** 25, 3);
     });
 
     it("refuses unreachable targets, empty sets and bad options", async () => {
