@@ -103,7 +103,7 @@ export function registerConvertCommand(program: Command): void {
                         rs.reaims.map((a) => `; re-aimed to ${a.lambda.toFixed(2)} after ${a.afterTensors} tensors (they ran ${a.biasBits >= 0 ? "+" : ""}${a.biasBits.toFixed(3)} bits/weight over)`).join("")
                 );
             console.log(
-                `wrote ${s.output} (${mb(s.fileBytes)} MB) in ${s.seconds.toFixed(1)} s, ${(s.weightsPerSecond / 1e6).toFixed(1)} M weights/s, ` +
+                `wrote ${s.output} (${mb(s.fileBytes)} MB, ${s.fileBitsPerWeight.toFixed(3)} bits/weight over every tensor) in ${s.seconds.toFixed(1)} s, ${(s.weightsPerSecond / 1e6).toFixed(1)} M weights/s, ` +
                     `peak memory ${mb(s.peakRssBytes)} MB`
             );
             if (o.emitDequantized) console.log(`wrote the dequantised reference ${o.emitDequantized as string}`);

@@ -80,6 +80,8 @@ export interface ConvertSummary {
     /** with a target rate split per model */
     rateSearch?: RateSearchReport;
     fileBytes: number;
+    /** the whole file: its bytes x 8 / the elements of every tensor (coded, kept, embeddings, norms) */
+    fileBitsPerWeight: number;
     seconds: number;
     weightsPerSecond: number;
     peakRssBytes: number;
@@ -276,6 +278,7 @@ export async function convertModel(input: string, output: string, options: Conve
             fallbacks: reports.filter((r) => r.fellBack).map((r) => r.name),
             rateSearch: split?.report(),
             fileBytes: written.fileSize,
+            fileBitsPerWeight: (written.fileSize * 8) / info.tensors.reduce((a, t) => a + t.dims.reduce((x, d) => x * d, 1), 0),
             seconds,
             weightsPerSecond: codedElements / seconds,
             peakRssBytes: process.resourceUsage().maxRSS * 1024
