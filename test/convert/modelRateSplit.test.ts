@@ -10,7 +10,7 @@ const shapes: [number, number][] = [[512, 256], [512, 512], [512, 256], [512, 51
 async function makeSplit() {
     const r = new SeededRandom(9);
     const weights = shapes.map(([K, N]) => new Float32Array(K * N).map(() => r.laplace(0.02)));
-    const infos = shapes.map(([K, N], i) => ({ name: `t${i}`, dims: [K, N], byteSize: 4 * K * N }) as SourceTensorInfo);
+    const infos: SourceTensorInfo[] = shapes.map(([K, N], i) => ({ name: `t${i}`, type: 0, dims: [K, N], byteSize: 4 * K * N }));
     return ModelRateSplit.create(infos, async (t) => weights[Number(t.name.slice(1))]!, 3, { codeKind: CodeKind.E4M3, sampleFraction: 1 / 8 });
 }
 
