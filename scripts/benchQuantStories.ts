@@ -16,7 +16,7 @@ import { CodeKind, QuantMethod } from "../src/native/binding.js";
 import { demoModelPath } from "../src/demo/demoModelPath.js";
 import { findModelLambda } from "../src/quant/findModelLambda.js";
 import { quantizeTensor, type QuantizedTensor } from "../src/quant/quantizeTensor.js";
-import { tensorRateCurve } from "../src/quant/tensorRateCurve.js";
+import { sampleTensorRate } from "../src/quant/sampleTensorRate.js";
 import { encodeStream } from "../src/stream/encodeStream.js";
 
 const { values } = parseArgs({
@@ -87,9 +87,9 @@ console.log(`\nabsmax 8-bit fallbacks: ${fallbacks.size ? [...fallbacks].join(",
 console.log("\n| codes | target | per model: lambda | bits/weight | rel. L2 | rel. L1 | per tensor: bits/weight | rel. L2 | rel. L1 |");
 console.log("|---|---|---|---|---|---|---|---|---|");
 for (const codeKind of [CodeKind.E4M3, CodeKind.INT8] as const) {
-    const curves = await Promise.all(tensors.map((t) => tensorRateCurve(t.w, { rows: t.rows, cols: t.cols, codeKind, tensor: t.name })));
+    const samples = await Promise.all(tensors.map((t) => sampleTensorRate(t.w, { rows: t.rows, cols: t.cols, codeKind, tensor: t.name })));
     for (const targetBits of [2.5, 3, 3.5]) {
-        const lambda = findModelLambda(curves, targetBits);
+        const { lambda } = await findModelLambda(samples, targetBits);
         const model = empty();
         const each = empty();
         for (const t of tensors) {

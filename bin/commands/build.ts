@@ -9,12 +9,12 @@ export function registerBuildCommand(program: Command): void {
     program
         .command("build")
         .description("make entgguf ready to run: its native addon (prebuilt where the package has one) and node-llama-cpp's bundled llama.cpp with entgguf's patches (offline; minutes, once per patch set and native sources)")
-        .addOption(new Option("--gpu <kind>", "backend to build besides the CPU").choices(["none", "cuda"]).default("none"))
+        .addOption(new Option("--gpu <kind>", "backend to build besides the CPU (auto: Metal on macOS, none elsewhere; coded weights have no Metal kernels yet and stay on the CPU)").choices(["auto", "none", "cuda", "metal"]).default("auto"))
         .option("--cuda-arch <list>", "CMAKE_CUDA_ARCHITECTURES for --gpu cuda, e.g. 89 or '80;90' (default: node-llama-cpp's)")
         .option("--force", "rebuild even when this build exists")
         .option("--addon", "only (re)build entgguf's native addon (convert, inspect) from source; cmake + a C++17 compiler, ~1 min")
         .option("--tools", "build llama.cpp's tools instead (llama-quantize, llama-perplexity, llama-bench, llama-imatrix, test-backend-ops; CPU, CMake) for `entgguf bench`")
-        .action(async (o: { gpu: "none" | "cuda"; cudaArch?: string; force?: boolean; tools?: boolean; addon?: boolean }) => {
+        .action(async (o: { gpu: "auto" | "none" | "cuda" | "metal"; cudaArch?: string; force?: boolean; tools?: boolean; addon?: boolean }) => {
             if (o.addon) {
                 console.log(`native addon: ${buildNativeAddon(packageRoot())}`);
                 return;
@@ -23,12 +23,12 @@ export function registerBuildCommand(program: Command): void {
             getNativeBinding();
             console.log(`native addon: ${nativeBindingPath()}`);
             if (o.tools) {
-                if (o.gpu !== "none") throw new Error("--tools builds the CPU tools only; leave out --gpu");
+                if (o.gpu !== "none" && o.gpu !== "auto") throw new Error("--tools builds the CPU tools only; leave out --gpu");
                 const tools = await buildLlamaTools({ build: o.force ? "force" : "auto" });
                 console.log(`llama.cpp ${tools.source.release} tools + entgguf patches, build ${tools.buildId}: ${tools.binDir}`);
                 return;
             }
-            const build = await buildLlama({ gpu: o.gpu === "cuda" ? "cuda" : false, cudaArchitectures: o.cudaArch, force: o.force });
+            const build = await buildLlama({ gpu: o.gpu === "auto" ? undefined : o.gpu === "none" ? false : o.gpu, cudaArchitectures: o.cudaArch, force: o.force });
             console.log(`llama.cpp ${build.source.release} + entgguf patches, build ${build.buildId}: ${build.binaryDir}`);
         });
 }

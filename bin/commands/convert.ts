@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 
 import { convertModel } from "../../src/convert/convertModel.js";
 import { dequantizeModel } from "../../src/convert/dequantizeModel.js";
+import { writeUncodedModel } from "../../src/convert/writeUncodedModel.js";
 import { TempOutput } from "../../src/gguf/TempOutput.js";
 import { formatTable } from "../formatTable.js";
 
@@ -18,8 +19,8 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 export function registerConvertCommand(program: Command): void {
     program
         .command("convert")
-        .description("convert an F32/F16/BF16/Q8_0 GGUF into an entropy-coded GGUF (linear weights as ENTQ streams)")
-        .argument("<in.gguf>", "source model")
+        .description("convert an F32/F16/BF16/Q8_0 GGUF or a Hugging Face folder (safetensors) into an entropy-coded GGUF (linear weights as ENTQ streams)")
+        .argument("<in.gguf|hf-folder>", "source model: a GGUF file, or a folder with config.json, *.safetensors and tokenizer.model or tokenizer.json")
         .requiredOption("-o, --output <out.gguf>", "coded model to write (written to a temp file, renamed when complete)")
         .option("--bits <n>", "target bits per weight of the coded tensors, tables and scales included (default 3)", number("--bits"))
         .addOption(new Option("--rate-split <how>", "meet --bits with one lambda for the whole model (EntQuant's split of bits) or in every tensor").choices(["model", "tensor"]).default("model"))
@@ -33,6 +34,7 @@ export function registerConvertCommand(program: Command): void {
         .option("--segment-symbols <n>", "symbols per stream segment: more segments, more parallel decoding, 132 bytes each", number("--segment-symbols"))
         .option("-t, --threads <n>", "threads (default: all cores)", number("--threads"))
         .option("--emit-dequantized <ref.gguf>", "also write the model with every coded weight as its exact dequantised F32 values")
+        .option("--uncoded", "code nothing: write the source as a plain GGUF in its own types (a Hugging Face folder to GGUF only)")
         .option("--json", "print the summary as JSON")
         .action(async (input: string, o: Record<string, unknown>) => {
             const abort = new AbortController();
@@ -45,6 +47,16 @@ export function registerConvertCommand(program: Command): void {
                 process.exit(signal === "SIGINT" ? 130 : 143);
             };
             process.once("SIGINT", stop).once("SIGTERM", stop);
+            if (o.uncoded) {
+                const coding = ["bits", "lambda", "include", "exclude", "outputHead", "fallbackGap", "segmentSymbols", "emitDequantized"].filter((k) => o[k] !== undefined);
+                if (coding.length) throw new InvalidArgumentError(`--uncoded codes nothing: it takes no ${coding.map((k) => "--" + k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())).join(", ")}`);
+                const u = await writeUncodedModel(input, o.output as string, { signal: abort.signal });
+                process.off("SIGINT", stop).off("SIGTERM", stop);
+                if (o.json) console.log(JSON.stringify(u, null, 2));
+                else
+                    console.log(`wrote ${u.output} (${(u.fileBytes / 1e6).toFixed(2)} MB, ${u.tensors} tensors, nothing coded) in ${u.seconds.toFixed(1)} s, peak memory ${(u.peakRssBytes / 1e6).toFixed(2)} MB`);
+                return;
+            }
             const s = await convertModel(input, o.output as string, {
                 bits: o.bits as number | undefined,
                 rateSplit: o.rateSplit as "model" | "tensor",
@@ -83,8 +95,15 @@ export function registerConvertCommand(program: Command): void {
                 `\n${s.tensors.length} tensors coded, ${s.keptTensors} kept: ${mb(s.sourceBytes)} MB -> ${mb(s.codedBytes)} MB, ` +
                     `${s.bitsPerWeight.toFixed(3)} bits/weight; fallbacks: ${s.fallbacks.length ? s.fallbacks.join(", ") : "none"}`
             );
+            const rs = s.rateSearch;
+            if (rs)
+                console.log(
+                    `one lambda for the model: ${rs.lambda.toFixed(2)} (predicted ${rs.predictedBits.toFixed(3)} bits/weight from ${rs.sampledRows} of ${rs.rows} rows, ` +
+                        `${rs.evaluations} passes, ${rs.seconds.toFixed(1)} s)` +
+                        rs.reaims.map((a) => `; re-aimed to ${a.lambda.toFixed(2)} after ${a.afterTensors} tensors (they ran ${a.biasBits >= 0 ? "+" : ""}${a.biasBits.toFixed(3)} bits/weight over)`).join("")
+                );
             console.log(
-                `wrote ${s.output} (${mb(s.fileBytes)} MB) in ${s.seconds.toFixed(1)} s, ${(s.weightsPerSecond / 1e6).toFixed(1)} M weights/s, ` +
+                `wrote ${s.output} (${mb(s.fileBytes)} MB, ${s.fileBitsPerWeight.toFixed(3)} bits/weight over every tensor) in ${s.seconds.toFixed(1)} s, ${(s.weightsPerSecond / 1e6).toFixed(1)} M weights/s, ` +
                     `peak memory ${mb(s.peakRssBytes)} MB`
             );
             if (o.emitDequantized) console.log(`wrote the dequantised reference ${o.emitDequantized as string}`);

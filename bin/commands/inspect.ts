@@ -35,5 +35,6 @@ export function registerInspectCommand(program: Command): void {
                 const coded = r.tensors.filter((t) => t.entq).length;
                 console.log(`\n${coded} coded tensors, ${r.codedBitsPerWeight.toFixed(3)} bits/weight (streams' bytes x 8 / elements, tables and scales included)`);
             }
+            console.log(`${r.codedBitsPerWeight !== undefined ? "" : "\n"}whole file: ${(r.fileBytes / 1e6).toFixed(2)} MB, ${r.fileBitsPerWeight.toFixed(3)} bits/weight over every tensor (embeddings, output head and norms included)`);
         });
 }

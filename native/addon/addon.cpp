@@ -5,6 +5,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     registerStream(env, exports);
     registerQuant(env, exports);
     registerLayout(env, exports);
+    registerSource(env, exports);
     return exports;
 }
 

@@ -8,7 +8,7 @@
 
 #include "exports.h"
 #include "napiArgs.h"
-#include "quant/entq_quantize.h"
+#include "quant/entq_rate_sample.h"
 
 namespace {
 
@@ -35,15 +35,19 @@ Napi::Object sumsObject(Napi::Env env, const entq_error_sums &e) {
 
 class QuantizeWorker : public Napi::AsyncWorker {
 public:
-    QuantizeWorker(Napi::Env env, Held<float> w, uint32_t N, uint32_t K, entq_quant_opts o)
-        : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), w_(std::move(w)), N_(N), K_(K), o_(o) {}
+    QuantizeWorker(Napi::Env env, Held<float> w, uint32_t N, uint32_t K, entq_quant_opts o, Held<uint8_t> out)
+        : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), w_(std::move(w)), N_(N), K_(K), o_(o), out_(std::move(out)) {}
     Napi::Promise promise() { return deferred_.Promise(); }
 
 protected:
     void Execute() override {
-        codes_ = new std::vector<uint8_t>((size_t)N_ * K_);
+        uint8_t *codes = const_cast<uint8_t *>(out_.data);
+        if (!codes) {
+            codes_ = new std::vector<uint8_t>((size_t)N_ * K_);
+            codes = codes_->data();
+        }
         scales_.assign(N_, 0);
-        status_ = entq_quantize_tensor(w_.data, N_, K_, o_, codes_->data(), scales_.data(), rep_, error_);
+        status_ = entq_quantize_tensor(w_.data, N_, K_, o_, codes, scales_.data(), rep_, error_);
     }
     void OnOK() override {
         Napi::Env env = Env();
@@ -56,7 +60,8 @@ protected:
         }
         Napi::Object r = Napi::Object::New(env);
         std::vector<uint8_t> *c = codes_;
-        r.Set("codes", Napi::Buffer<uint8_t>::New(env, c->data(), c->size(), [](Napi::Env, uint8_t *, std::vector<uint8_t> *p) { delete p; }, c));
+        if (c) r.Set("codes", Napi::Buffer<uint8_t>::New(env, c->data(), c->size(), [](Napi::Env, uint8_t *, std::vector<uint8_t> *p) { delete p; }, c));
+        else r.Set("codes", out_.ref.Value());
         Napi::Uint16Array s = Napi::Uint16Array::New(env, N_);
         std::memcpy(s.Data(), scales_.data(), 2 * (size_t)N_);
         r.Set("rowScales", s);
@@ -88,6 +93,7 @@ private:
     Held<float> w_;
     uint32_t N_, K_;
     entq_quant_opts o_;
+    Held<uint8_t> out_; /* the caller's codes buffer, or none: then codes_ */
     std::vector<uint8_t> *codes_ = nullptr;
     std::vector<uint16_t> scales_;
     entq_quant_report rep_;
@@ -95,7 +101,7 @@ private:
     std::string error_;
 };
 
-// Options shared by quantize and quantRateCurve.
+// Options shared by quantize and quantRateSample.
 entq_quant_opts quantOptions(const Napi::Object &o) {
     entq_quant_opts q;
     q.code_kind = u32Opt(o, "codeKind", q.code_kind);
@@ -112,7 +118,8 @@ entq_quant_opts quantOptions(const Napi::Object &o) {
 }
 
 // quantize(weights: Float32Array, N, K, {codeKind, method, lambda, targetBits,
-//   ecqIters, ecqInitLambda, fallbackGap, threads, segmentSymbols, exhaustive}) -> Promise
+//   ecqIters, ecqInitLambda, fallbackGap, threads, segmentSymbols, exhaustive}, codesOut?: Uint8Array) -> Promise:
+// with codesOut (>= N K bytes) the codes go there (result.codes is codesOut), else into a new Buffer
 Napi::Value quantize(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[3].IsObject()) throw Napi::TypeError::New(env, "quantize(weights, N, K, options)");
@@ -121,66 +128,169 @@ Napi::Value quantize(const Napi::CallbackInfo &info) {
     if ((uint64_t)N * K != w.length)
         throw Napi::RangeError::New(env, "weights holds " + std::to_string(w.length) + " values, N x K = " + std::to_string((uint64_t)N * K));
     entq_quant_opts q = quantOptions(info[3].As<Napi::Object>());
-    auto *wk = new QuantizeWorker(env, std::move(w), N, K, q);
+    Held<uint8_t> out;
+    if (info.Length() > 4 && !info[4].IsUndefined()) {
+        out = hold<uint8_t>(info[4], "codesOut", napi_uint8_array);
+        if (out.length < (uint64_t)N * K) throw Napi::RangeError::New(env, "codesOut holds fewer than N x K bytes");
+    }
+    auto *wk = new QuantizeWorker(env, std::move(w), N, K, q, std::move(out));
     Napi::Promise p = wk->promise();
     wk->Queue();
     return p;
 }
 
-class RateCurveWorker : public Napi::AsyncWorker {
+// A tensor's rate sample lives in native memory behind an External, tagged
+// so that no other External passes for one.
+constexpr napi_type_tag kRateSampleTag = {0x6f1c2a7e5b3d4c19ULL, 0x8e2f47a1d0b9c356ULL};
+
+class RateSampleWorker : public Napi::AsyncWorker {
 public:
-    RateCurveWorker(Napi::Env env, Held<float> w, uint32_t N, uint32_t K, std::vector<double> lambdas, entq_quant_opts o)
-        : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), w_(std::move(w)), N_(N), K_(K),
-          lambdas_(std::move(lambdas)), bits_(lambdas_.size()), o_(o) {}
+    RateSampleWorker(Napi::Env env, Held<float> w, uint32_t N, uint32_t K, uint32_t rows, entq_quant_opts o)
+        : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), w_(std::move(w)), N_(N), K_(K), rows_(rows), o_(o) {}
     Napi::Promise promise() { return deferred_.Promise(); }
 
 protected:
     void Execute() override {
-        status_ = entq_rate_curve(w_.data, N_, K_, o_, lambdas_.data(), (uint32_t)lambdas_.size(), bits_.data(), rep_, error_);
+        sample_ = new entq_rate_sample();
+        status_ = entq_rate_sample_make(w_.data, N_, K_, o_, rows_, *sample_, error_);
     }
     void OnOK() override {
         Napi::Env env = Env();
         if (status_ != ENTQ_QUANT_OK) {
+            delete sample_;
             Napi::Error e = Napi::Error::New(env, error_);
             e.Set("code", Napi::String::New(env, std::string("ENTQ_QUANT_") + quantStatusName(status_)));
             deferred_.Reject(e.Value());
             return;
         }
+        const int64_t bytes = (int64_t)(sample_->rows.size() * sizeof(float));
+        Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+        auto handle = Napi::External<entq_rate_sample>::New(env, sample_, [bytes](Napi::Env e, entq_rate_sample *p) {
+            Napi::MemoryManagement::AdjustExternalMemory(e, -bytes);
+            delete p;
+        });
+        handle.TypeTag(&kRateSampleTag);
         Napi::Object r = Napi::Object::New(env);
-        Napi::Float64Array b = Napi::Float64Array::New(env, bits_.size());
-        std::memcpy(b.Data(), bits_.data(), bits_.size() * sizeof(double));
-        r.Set("bits", b);
-        r.Set("method", entq_method_name(rep_.method));
-        r.Set("fellBack", rep_.fell_back);
-        r.Set("outlierGap", rep_.outlier_gap);
-        r.Set("sampleRows", rep_.sample_rows);
+        r.Set("handle", handle);
+        r.Set("sampleRows", sample_->n_rows);
+        r.Set("fellBack", sample_->fell_back);
+        r.Set("outlierGap", sample_->outlier_gap);
+        deferred_.Resolve(r);
+    }
+    void OnError(const Napi::Error &e) override {
+        delete sample_;
+        deferred_.Reject(e.Value());
+    }
+
+private:
+    Napi::Promise::Deferred deferred_;
+    Held<float> w_;
+    uint32_t N_, K_, rows_;
+    entq_quant_opts o_;
+    entq_rate_sample *sample_ = nullptr;
+    int status_ = ENTQ_QUANT_OK;
+    std::string error_;
+};
+
+// quantRateSample(weights: Float32Array, N, K, sampleRows, options as quantize (L1))
+//   -> Promise<{handle, sampleRows, fellBack, outlierGap}>
+Napi::Value quantRateSample(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 5 || !info[4].IsObject()) throw Napi::TypeError::New(env, "quantRateSample(weights, N, K, sampleRows, options)");
+    Held<float> w = hold<float>(info[0], "weights", napi_float32_array);
+    uint32_t N = u32Arg(info[1], "N", 1), K = u32Arg(info[2], "K", 1), rows = u32Arg(info[3], "sampleRows", 1);
+    if ((uint64_t)N * K != w.length)
+        throw Napi::RangeError::New(env, "weights holds " + std::to_string(w.length) + " values, N x K = " + std::to_string((uint64_t)N * K));
+    auto *wk = new RateSampleWorker(env, std::move(w), N, K, rows, quantOptions(info[4].As<Napi::Object>()));
+    Napi::Promise p = wk->promise();
+    wk->Queue();
+    return p;
+}
+
+class ModelLambdaWorker : public Napi::AsyncProgressQueueWorker<double> {
+public:
+    ModelLambdaWorker(Napi::Env env, Napi::Function onEval, std::vector<Napi::ObjectReference> refs, std::vector<const entq_rate_sample *> samples,
+                      double target, double tol, uint32_t threads, double guess)
+        : Napi::AsyncProgressQueueWorker<double>(env), deferred_(Napi::Promise::Deferred::New(env)), refs_(std::move(refs)),
+          samples_(std::move(samples)), target_(target), tol_(tol), guess_(guess), threads_(threads) {
+        if (!onEval.IsEmpty()) onEval_ = Napi::Persistent(onEval);
+    }
+    Napi::Promise promise() { return deferred_.Promise(); }
+
+protected:
+    void Execute(const ExecutionProgress &progress) override {
+        res_ = entq_model_lambda(samples_.data(), (uint32_t)samples_.size(), target_, tol_, threads_, [&](double lambda, double bits) {
+            const double m[2] = {lambda, bits};
+            progress.Send(m, 2);
+        }, guess_);
+    }
+    void OnProgress(const double *m, size_t n) override {
+        if (n == 2 && !onEval_.IsEmpty()) onEval_.Call({Napi::Number::New(Env(), m[0]), Napi::Number::New(Env(), m[1])});
+    }
+    void OnOK() override {
+        Napi::Env env = Env();
+        const entq_lambda_result &s = res_.search;
+        if (s.status >= ENTQ_LAMBDA_TOO_HIGH) {
+            const bool high = s.status == ENTQ_LAMBDA_TOO_HIGH;
+            char buf[256];
+            snprintf(buf, sizeof buf, high ? "target %.3f bits/weight is above what these tensors reach (%.3f at the smallest lambda, %g)"
+                                           : "target %.3f bits/weight is below what these tensors reach (%.3f at the largest lambda, %g: scales and headers alone cost that much)",
+                     target_, high ? s.bits_min : s.bits_max, high ? ENTQ_L1_LAMBDA_MIN : ENTQ_L1_LAMBDA_MAX);
+            Napi::Error e = Napi::Error::New(env, buf);
+            e.Set("code", Napi::String::New(env, "ENTQ_QUANT_TARGET"));
+            deferred_.Reject(e.Value());
+            return;
+        }
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("lambda", s.lambda);
+        r.Set("bits", s.bits);
+        r.Set("evaluations", s.evals);
+        r.Set("withinTolerance", s.status == ENTQ_LAMBDA_OK);
+        Napi::Float64Array b = Napi::Float64Array::New(env, res_.tensor_bits.size());
+        if (!res_.tensor_bits.empty()) std::memcpy(b.Data(), res_.tensor_bits.data(), res_.tensor_bits.size() * sizeof(double));
+        r.Set("tensorBits", b);
         deferred_.Resolve(r);
     }
     void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
 
 private:
     Napi::Promise::Deferred deferred_;
-    Held<float> w_;
-    uint32_t N_, K_;
-    std::vector<double> lambdas_, bits_;
-    entq_quant_opts o_;
-    entq_quant_report rep_;
-    int status_ = ENTQ_QUANT_OK;
-    std::string error_;
+    Napi::FunctionReference onEval_;
+    std::vector<Napi::ObjectReference> refs_; /* the samples stay alive while the worker runs */
+    std::vector<const entq_rate_sample *> samples_;
+    double target_, tol_, guess_;
+    uint32_t threads_;
+    entq_model_lambda_result res_;
 };
 
-// quantRateCurve(weights: Float32Array, N, K, lambdas: Float64Array, options as quantize)
-//   -> Promise<{bits: Float64Array, method, fellBack, outlierGap, sampleRows}>
-Napi::Value quantRateCurve(const Napi::CallbackInfo &info) {
+// quantModelLambda(handles: External[], targetBits, {tolerance, threads, guess, onEvaluation(lambda, bits)})
+//   -> Promise<{lambda, bits, evaluations, withinTolerance, tensorBits: Float64Array}>
+Napi::Value quantModelLambda(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 5 || !info[4].IsObject()) throw Napi::TypeError::New(env, "quantRateCurve(weights, N, K, lambdas, options)");
-    Held<float> w = hold<float>(info[0], "weights", napi_float32_array);
-    uint32_t N = u32Arg(info[1], "N", 1), K = u32Arg(info[2], "K", 1);
-    if ((uint64_t)N * K != w.length)
-        throw Napi::RangeError::New(env, "weights holds " + std::to_string(w.length) + " values, N x K = " + std::to_string((uint64_t)N * K));
-    Held<double> l = hold<double>(info[3], "lambdas", napi_float64_array);
-    std::vector<double> lambdas(l.data, l.data + l.length);
-    auto *wk = new RateCurveWorker(env, std::move(w), N, K, std::move(lambdas), quantOptions(info[4].As<Napi::Object>()));
+    if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsNumber() || !info[2].IsObject())
+        throw Napi::TypeError::New(env, "quantModelLambda(handles, targetBits, options)");
+    Napi::Array a = info[0].As<Napi::Array>();
+    if (a.Length() == 0) throw Napi::RangeError::New(env, "no rate samples given");
+    std::vector<Napi::ObjectReference> refs;
+    std::vector<const entq_rate_sample *> samples;
+    for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Value v = a.Get(i);
+        if (!v.IsExternal() || !v.As<Napi::External<entq_rate_sample>>().CheckTypeTag(&kRateSampleTag))
+            throw Napi::TypeError::New(env, "handles[" + std::to_string(i) + "] is not a rate sample");
+        samples.push_back(v.As<Napi::External<entq_rate_sample>>().Data());
+        refs.push_back(Napi::Persistent(v.As<Napi::Object>()));
+    }
+    const double target = info[1].As<Napi::Number>().DoubleValue();
+    if (!(target > 0) || !std::isfinite(target)) throw Napi::RangeError::New(env, "targetBits must be a finite number > 0");
+    Napi::Object o = info[2].As<Napi::Object>();
+    const double tol = numberOpt(o, "tolerance", 0.002);
+    if (!(tol > 0) || !std::isfinite(tol)) throw Napi::RangeError::New(env, "tolerance must be a finite number > 0");
+    const double guess = numberOpt(o, "guess", 0);
+    if (!(guess >= 0) || !std::isfinite(guess)) throw Napi::RangeError::New(env, "guess must be a finite number >= 0");
+    Napi::Value cb = o.Get("onEvaluation");
+    if (!cb.IsUndefined() && !cb.IsFunction()) throw Napi::TypeError::New(env, "onEvaluation must be a function");
+    auto *wk = new ModelLambdaWorker(env, cb.IsFunction() ? cb.As<Napi::Function>() : Napi::Function(), std::move(refs), std::move(samples),
+                                     target, tol, u32Opt(o, "threads", 0), guess);
     Napi::Promise p = wk->promise();
     wk->Queue();
     return p;
@@ -226,7 +336,8 @@ Napi::Value roundCodes(const Napi::CallbackInfo &info) {
 
 void registerQuant(Napi::Env env, Napi::Object exports) {
     exports.Set("quantize", Napi::Function::New(env, quantize, "quantize"));
-    exports.Set("quantRateCurve", Napi::Function::New(env, quantRateCurve, "quantRateCurve"));
+    exports.Set("quantRateSample", Napi::Function::New(env, quantRateSample, "quantRateSample"));
+    exports.Set("quantModelLambda", Napi::Function::New(env, quantModelLambda, "quantModelLambda"));
     exports.Set("quantObjective", Napi::Function::New(env, quantObjective, "quantObjective"));
     exports.Set("roundCodes", Napi::Function::New(env, roundCodes, "roundCodes"));
 }

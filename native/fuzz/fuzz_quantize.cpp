@@ -1,20 +1,21 @@
 // libFuzzer target: the quantiser the converter runs on a GGUF's weights
-// (native/quant/entq_quantize.h, behind the addon's quantize() and
-// quantRateCurve()), then the encoder on its output, as convert does.
+// (native/quant/entq_quantize.h and entq_rate_sample.h, behind the addon's
+// quantize() and quantRateSample()), then the encoder on its output, as
+// convert does.
 // Input: [flags][N-1][K-1][lambda][target][segment symbols][weights as raw
 //        f32 bits, repeated to N x K]: NaN, infinities, subnormals, huge
 //        values and all-zero rows come from the bytes as they fall.
 // Properties: a weight that is not finite is refused as NONFINITE, other
 // failures are ARG/TARGET with a message, never a crash; accepted output has
 // valid codes and finite row scales and encodes into a stream that decodes
-// to the same codes; a rate curve gives finite bits for every lambda.
+// to the same codes; a rate sample predicts finite bits for every lambda.
 #include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "fuzz/fuzz_check.h"
-#include "quant/entq_quantize.h"
+#include "quant/entq_rate_sample.h"
 #include "stream/entq_decode.h"
 #include "stream/entq_encode.h"
 
@@ -52,13 +53,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         entq_quant_opts c = o;
         c.method = ENTQ_METHOD_L1;
         c.target_bits = 0;
-        const double lambdas[3] = {0.5, o.lambda, 64.0};
-        double bits[3];
-        const int st = entq_rate_curve(w.data(), N, K, c, lambdas, 3, bits, rep, err);
+        entq_rate_sample sample;
+        const int st = entq_rate_sample_make(w.data(), N, K, c, 1 + data[4] % N, sample, err);
         FUZZ_CHECK(finite ? st == ENTQ_QUANT_OK || st == ENTQ_QUANT_ERR_ARG : st == ENTQ_QUANT_ERR_NONFINITE);
         FUZZ_CHECK(st == ENTQ_QUANT_OK || !err.empty());
-        if (st == ENTQ_QUANT_OK)
-            for (double b : bits) FUZZ_CHECK(std::isfinite(b) && b > 0);
+        if (st == ENTQ_QUANT_OK) {
+            const entq_rate_sample *p = &sample;
+            for (double l : {0.5, o.lambda, 64.0}) {
+                double b;
+                entq_rate_samples_bits(&p, 1, l, 1, &b);
+                FUZZ_CHECK(std::isfinite(b) && b > 0);
+            }
+        }
         return 0;
     }
 

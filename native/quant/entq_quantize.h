@@ -126,43 +126,53 @@ struct Tensor {
     entq_quant_opts o;
     entq_grid g;
     std::vector<float> amax;
+    std::vector<float> row_l1;   /* sum |w| of each row: what a rate sample is stratified by */
     double abs_w = 0, sq_w = 0;
     float base = 1;
 };
+
+/* This thread's row scratch, for rows of up to K weights (kept for later passes). */
+inline RowBuf &thread_row_buf(uint32_t K) {
+    thread_local std::vector<RowBuf> bufs;
+    if (bufs.empty() || bufs[0].a.size() < K) { bufs.clear(); bufs.emplace_back(K); }
+    return bufs[0];
+}
+
+/* One row of t (weights w, largest magnitude am): codes into q (K bytes),
+ * counted into ps; returns the stored scale. cost null means absmax. */
+inline uint16_t quantize_one_row(const Tensor &t, const entq_cost *cost, RowBuf &rb, const float *w, float am, uint8_t *q,
+                                 PassSums &ps) {
+    const uint32_t K = t.K, kind = t.g.code_kind;
+    uint16_t h = 0;
+    if (am > 0.0f) {
+        if (!cost) {
+            const float gmax = t.g.level[t.g.n_levels - 1];
+            h = std::max(entq_scale_f16_up(am / gmax, t.base), entq_scale_f16_min(t.base)); /* am / gmax may underflow */
+        } else {
+            double v;
+            entq_row_load(&rb.row, w, K, cost->dist == ENTQ_DIST_SQ);
+            h = entq_optimize_row(&rb.row, cost, t.base, t.o.exhaustive, &v);
+        }
+        entq_quantize_row(kind, w, K, entq_scale_value(t.base, h), q);
+    } else {
+        memset(q, 0, K);
+    }
+    for (uint32_t k = 0; k < K; k++) ps.counts[q[k]]++;
+    entq_error_rows(kind, w, K, 0, 1, q, t.base, &h, &ps.err);
+    return h;
+}
 
 /* Quantises rows (rows[i], or i when rows is null) for i < n: scale i and
  * codes i * K of the outputs; cost null means absmax scales. */
 inline void run_pass(const Tensor &t, const entq_cost *cost, const uint32_t *rows, uint32_t n, uint8_t *codes,
                      uint16_t *scales, PassSums &out) {
     std::vector<PassSums> part(std::max<uint32_t>(t.nt, 1));
-    const uint32_t K = t.K, kind = t.g.code_kind;
-    const float gmax = t.g.level[t.g.n_levels - 1];
+    const uint32_t K = t.K;
     parallel_for(t.nt, n, 16, [&](uint32_t th, uint32_t b, uint32_t e) {
-        thread_local std::vector<RowBuf> bufs; /* reused by later passes on this thread */
-        if (bufs.empty() || bufs[0].a.size() < K) { bufs.clear(); bufs.emplace_back(K); }
-        RowBuf &rb = bufs[0];
-        PassSums &ps = part[th];
+        RowBuf &rb = thread_row_buf(K);
         for (uint32_t i = b; i < e; i++) {
             const uint32_t r = rows ? rows[i] : i;
-            const float *w = t.W + (uint64_t)r * K;
-            uint8_t *q = codes + (uint64_t)i * K;
-            const float am = t.amax[r];
-            uint16_t h = 0;
-            if (am > 0.0f) {
-                if (!cost) {
-                    h = std::max(entq_scale_f16_up(am / gmax, t.base), entq_scale_f16_min(t.base)); /* am / gmax may underflow */
-                } else {
-                    double v;
-                    entq_row_load(&rb.row, w, K, cost->dist == ENTQ_DIST_SQ);
-                    h = entq_optimize_row(&rb.row, cost, t.base, t.o.exhaustive, &v);
-                }
-                entq_quantize_row(kind, w, K, entq_scale_value(t.base, h), q);
-            } else {
-                memset(q, 0, K);
-            }
-            scales[i] = h;
-            for (uint32_t k = 0; k < K; k++) ps.counts[q[k]]++;
-            entq_error_rows(kind, w, K, 0, 1, q, t.base, &scales[i], &ps.err);
+            scales[i] = quantize_one_row(t, cost, rb, t.W + (uint64_t)r * K, t.amax[r], codes + (uint64_t)i * K, part[th]);
         }
     });
     for (const auto &p : part) {
@@ -272,6 +282,7 @@ inline int prepare(const float *W, uint32_t N, uint32_t K, const entq_quant_opts
     t.nt = o.n_threads ? o.n_threads : std::max(1u, std::thread::hardware_concurrency());
     entq_grid_init(&t.g, o.code_kind);
     t.amax.assign(N, 0.0f);
+    t.row_l1.assign(N, 0.0f);
 
     /* statistics: row maxima, sums, the largest magnitudes, finiteness */
     struct Stat { double abs_w = 0, sq_w = 0; entq_top top = {}; uint64_t bad = UINT64_MAX; };
@@ -282,15 +293,45 @@ inline int prepare(const float *W, uint32_t N, uint32_t K, const entq_quant_opts
             const float *w = W + (uint64_t)r * K;
             float am = 0;
             double a1 = 0, a2 = 0;
-            for (uint32_t k = 0; k < K; k++) {
-                if (!entq_isfinite(w[k])) { s.bad = std::min<uint64_t>(s.bad, (uint64_t)r * K + k); break; }
-                float a = fabsf(w[k]);
-                a1 += a;
-                a2 += (double)a * a;
-                if (a > am) am = a;
-                if (s.top.n < ENTQ_FALLBACK_RANK || a > s.top.v[ENTQ_FALLBACK_RANK - 1]) entq_top_push(&s.top, a);
+            /* 8 float lanes per block of 256 (vectorises; a serial double sum ran at 1 weight per
+             * add latency); NaN or inf shows in the sums, as does a square past f32's range */
+            for (uint32_t k0 = 0; k0 < K; k0 += 256) {
+                const uint32_t m = std::min<uint32_t>(256, K - k0);
+                float l1[8] = {}, l2[8] = {}, lm[8] = {};
+                uint32_t k = 0;
+                for (; k + 8 <= m; k += 8)
+                    for (int u = 0; u < 8; u++) {
+                        const float a = fabsf(w[k0 + k + u]);
+                        l1[u] += a;
+                        l2[u] += a * a;
+                        lm[u] = lm[u] > a ? lm[u] : a;
+                    }
+                for (; k < m; k++) {
+                    const float a = fabsf(w[k0 + k]);
+                    l1[0] += a;
+                    l2[0] += a * a;
+                    lm[0] = lm[0] > a ? lm[0] : a;
+                }
+                for (int u = 0; u < 8; u++) a1 += l1[u], a2 += l2[u], am = std::max(am, lm[u]);
             }
+            if (!std::isfinite(a2)) { /* a weight that is not finite, or squares too large for f32 */
+                a1 = a2 = 0;
+                am = 0;
+                for (uint32_t k = 0; k < K; k++) {
+                    if (!entq_isfinite(w[k])) { s.bad = std::min<uint64_t>(s.bad, (uint64_t)r * K + k); break; }
+                    const float a = fabsf(w[k]);
+                    a1 += a;
+                    a2 += (double)a * a;
+                    am = std::max(am, a);
+                }
+            }
+            if (s.top.n < ENTQ_FALLBACK_RANK || am > s.top.v[ENTQ_FALLBACK_RANK - 1])
+                for (uint32_t k = 0; k < K; k++) {
+                    const float a = fabsf(w[k]);
+                    if (s.top.n < ENTQ_FALLBACK_RANK || a > s.top.v[ENTQ_FALLBACK_RANK - 1]) entq_top_push(&s.top, a);
+                }
             t.amax[r] = am;
+            t.row_l1[r] = (float)a1;
             s.abs_w += a1;
             s.sq_w += a2;
         }
@@ -427,41 +468,6 @@ inline int entq_quantize_tensor(const float *W, uint32_t N, uint32_t K, const en
     rep.bits_per_weight = rep.est_bytes * 8.0 / ((double)N * K);
     rep.objective = rep.method == ENTQ_METHOD_ECQ ? entq_rel_l2(&rep.err) * entq_rel_l2(&rep.err) + rep.lambda * rep.bits_per_weight
                                                   : entq_objective_value(o.code_kind, rep.lambda, &rep.err);
-    return ENTQ_QUANT_OK;
-}
-
-/* Estimated bits/weight of W's stream at each of n lambdas (L1), measured on
- * the row sample without writing codes: the building block of a model-wide
- * target rate, where one lambda must serve every tensor (EntQuant's split of
- * bits between tensors). A tensor that falls back has its absmax size at
- * every lambda. o.method must be L1. */
-inline int entq_rate_curve(const float *W, uint32_t N, uint32_t K, const entq_quant_opts &o, const double *lambdas, uint32_t n,
-                           double *bits, entq_quant_report &rep, std::string &error) {
-    using namespace entq_detail;
-    if (o.method != ENTQ_METHOD_L1 || o.target_bits > 0) { error = "a rate curve is measured for method l1 at given lambdas"; return ENTQ_QUANT_ERR_ARG; }
-    for (uint32_t i = 0; i < n; i++)
-        if (!(lambdas[i] >= 0) || !std::isfinite(lambdas[i])) { error = "lambdas must be finite and >= 0"; return ENTQ_QUANT_ERR_ARG; }
-    Tensor t;
-    int st = prepare(W, N, K, o, t, rep, error);
-    if (st != ENTQ_QUANT_OK) return st;
-    Search sr;
-    sr.t = &t;
-    sr.rep = &rep;
-    setup_sample(sr, N, K);
-    std::vector<uint8_t> codes;
-    std::vector<uint16_t> scales;
-    if (sr.sample_is_all) { /* then the passes write "the outputs": give them scratch */
-        codes.resize((size_t)N * K);
-        scales.resize(N);
-        sr.codes = codes.data();
-        sr.scales = scales.data();
-    }
-    if (rep.method == ENTQ_METHOD_ABSMAX) {
-        PassSums ps = sr.pass(nullptr, false);
-        std::fill(bits, bits + n, bits_of(t, ps.counts));
-        return ENTQ_QUANT_OK;
-    }
-    for (uint32_t i = 0; i < n; i++) bits[i] = sr.l1(lambdas[i], false);
     return ENTQ_QUANT_OK;
 }
 

@@ -34,7 +34,7 @@ static inline double entq_stream_bytes_estimate(const uint64_t *counts, uint32_t
         if (counts[s]) pl.symbols[pl.n_sym++] = (uint8_t)s;
     if (!pl.n_sym) return 0;
     double best = INFINITY;
-    for (uint32_t b = ENTQ_MIN_PROB_BITS; b <= ENTQ_MAX_PROB_BITS; b++) {
+    for (uint32_t b = ENTQ_MIN_PROB_BITS; b <= ENTQ_AUTO_MAX_PROB_BITS; b++) { /* the encoder's automatic choice */
         uint32_t f[256];
         if (!entq_normalize_freqs(counts, b, f)) continue;
         double bits = entq_coded_bits(counts, f, b) + 8.0 * (double)entq_table_bytes(pl.n_sym, pl.symbols, f);

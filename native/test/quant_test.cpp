@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "quant/entq_quantize.h"
+#include "quant/entq_rate_sample.h"
 #include "stream/entq_encode.h"
 #include "test.h"
 
@@ -249,6 +249,22 @@ TEST(quant_optimised_beats_absmax_and_rate_falls_with_lambda) {
     }
 }
 
+// On a tensor large enough for tables of more than 12 bits to pay off, the
+// estimate must still price what the encoder writes (it chooses at most 12).
+TEST(quant_size_estimate_matches_encoder_on_large_tensor) {
+    const uint32_t N = 1024, K = 4096;
+    std::vector<float> w = heavyTailed(N, K, 5);
+    for (double lambda : {3.9, 28.6}) {
+        entq_quant_opts o;
+        o.lambda = lambda;
+        Quantized q = quantize(w, N, K, o);
+        CHECK(q.status == ENTQ_QUANT_OK);
+        uint64_t bytes = encodedBytes(N, K, o.code_kind, q.codes, q.scales, q.rep.scale_base);
+        CHECKF(std::fabs((double)bytes - q.rep.est_bytes) <= 0.0005 * bytes, "lambda %g: estimate %.1f vs encoded %llu", lambda, q.rep.est_bytes,
+               (unsigned long long)bytes);
+    }
+}
+
 TEST(quant_target_rate_within_005) {
     struct Shape { uint32_t N, K; };
     for (Shape sh : {Shape{64, 64}, Shape{172, 64}, Shape{300, 700}, Shape{1024, 2304}}) {
@@ -348,31 +364,54 @@ TEST(quant_zero_rows_and_threads_agree) {
     CHECK(z.status == ENTQ_QUANT_OK && z.rep.objective == 0 && encodedBytes(N, K, o.code_kind, z.codes, z.scales, z.rep.scale_base) > 0);
 }
 
-// The sampled rate curve predicts the bits/weight a fixed-lambda run produces.
-TEST(quant_rate_curve_predicts_fixed_lambda_size) {
-    struct Shape { uint32_t N, K; double tol; };
-    for (Shape sh : {Shape{96, 200, 1e-9}, Shape{1024, 4096, 0.03}}) {  // the whole tensor; a 1/4 row sample
-        std::vector<float> w = heavyTailed(sh.N, sh.K, sh.N + 7);
-        const double lambdas[] = {1, 3.9, 14.5, 58};
-        double bits[4];
+// A rate sample predicts the bits/weight a fixed-lambda run produces: exactly
+// when it holds every row, closely from a quarter of them; several samples
+// evaluated together give each its own prediction.
+TEST(quant_rate_sample_predicts_fixed_lambda_size) {
+    struct Shape { uint32_t N, K, rows; double tol; };
+    const Shape shapes[] = {{96, 200, 96, 1e-9}, {1024, 4096, 256, 0.03}, {300, 64, 300, 1e-9}};
+    std::vector<std::vector<float>> ws;
+    std::vector<entq_rate_sample> samples(3);
+    std::vector<const entq_rate_sample *> ptrs;
+    for (int i = 0; i < 3; i++) {
+        const Shape &sh = shapes[i];
+        ws.push_back(heavyTailed(sh.N, sh.K, sh.N + 7));
         entq_quant_opts o;
-        entq_quant_report rep;
+        o.n_threads = 2;
         std::string err;
-        CHECK(entq_rate_curve(w.data(), sh.N, sh.K, o, lambdas, 4, bits, rep, err) == ENTQ_QUANT_OK);
-        CHECK(rep.passes + rep.sample_passes == 4 && (sh.tol < 1e-6 ? rep.sample_passes == 0 : rep.passes == 0));
-        for (int i = 0; i < 4; i++) {
-            if (i) CHECK(bits[i] < bits[i - 1]);
-            o.lambda = lambdas[i];
-            Quantized q = quantize(w, sh.N, sh.K, o);
-            CHECKF(std::fabs(q.rep.bits_per_weight - bits[i]) <= sh.tol, "%ux%u lambda %g: curve %.4f, run %.4f", sh.N, sh.K, lambdas[i], bits[i],
-                   q.rep.bits_per_weight);
+        CHECK(entq_rate_sample_make(ws[i].data(), sh.N, sh.K, o, sh.rows, samples[i], err) == ENTQ_QUANT_OK);
+        CHECK(samples[i].n_rows == sh.rows && !samples[i].fell_back);
+        ptrs.push_back(&samples[i]);
+    }
+    double prev[3] = {INFINITY, INFINITY, INFINITY};
+    for (double lambda : {1.0, 3.9, 14.5, 58.0}) {
+        double bits[3], one;
+        entq_rate_samples_bits(ptrs.data(), 3, lambda, 3, bits);
+        entq_rate_samples_bits(ptrs.data() + 1, 1, lambda, 1, &one);
+        CHECK(one == bits[1]);  // threads and neighbours do not change a prediction
+        for (int i = 0; i < 3; i++) {
+            CHECK(bits[i] < prev[i]);
+            prev[i] = bits[i];
+            entq_quant_opts o;
+            o.lambda = lambda;
+            Quantized q = quantize(ws[i], shapes[i].N, shapes[i].K, o);
+            CHECKF(std::fabs(q.rep.bits_per_weight - bits[i]) <= shapes[i].tol, "%ux%u lambda %g: sample %.4f, run %.4f", shapes[i].N,
+                   shapes[i].K, lambda, bits[i], q.rep.bits_per_weight);
         }
     }
+    // the model's lambda meets the target on the weighted mean of the predictions
+    entq_model_lambda_result r = entq_model_lambda(ptrs.data(), 3, 2.75, 0.002, 2, {});
+    CHECK(r.search.status == ENTQ_LAMBDA_OK && r.tensor_bits.size() == 3);
+    double sum = 0, n = 0;
+    for (int i = 0; i < 3; i++) sum += r.tensor_bits[i] * (double)samples[i].weights(), n += (double)samples[i].weights();
+    CHECKF(std::fabs(sum / n - r.search.bits) < 1e-12 && std::fabs(r.search.bits - 2.75) <= 0.002, "model %.4f", r.search.bits);
+    CHECK(entq_model_lambda(ptrs.data(), 3, 9.5, 0.002, 2, {}).search.status == ENTQ_LAMBDA_TOO_HIGH);
+    CHECK(entq_model_lambda(ptrs.data(), 3, 0.01, 0.002, 2, {}).search.status == ENTQ_LAMBDA_TOO_LOW);
+
     std::vector<float> w = heavyTailed(8, 8, 1);
     entq_quant_opts o;
     o.method = ENTQ_METHOD_ECQ;
-    entq_quant_report rep;
+    entq_rate_sample s;
     std::string err;
-    double l = 1, b;
-    CHECK(entq_rate_curve(w.data(), 8, 8, o, &l, 1, &b, rep, err) == ENTQ_QUANT_ERR_ARG);
+    CHECK(entq_rate_sample_make(w.data(), 8, 8, o, 4, s, err) == ENTQ_QUANT_ERR_ARG && !err.empty());
 }

@@ -23,6 +23,8 @@ export interface BenchArtefact {
     fileBytes: number;
     /** over the tensors the converter codes (blk.*.attn_* / ffn_* weights) */
     linear: LinearWeightStats;
+    /** the whole file: bytes x 8 / the elements of every tensor (what a user compares) */
+    fileBitsPerWeight: number;
     /** peers made with an importance matrix computed from (a separate slice of) the text */
     calibration: boolean;
     /** llama-quantize's fallbacks (rows not a multiple of the type's block) */

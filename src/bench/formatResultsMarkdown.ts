@@ -31,6 +31,7 @@ export function formatResultsMarkdown(r: BenchResults): string {
         "model",
         "method",
         "bits/w",
+        "file bits/w",
         "file MB",
         "PPL",
         "mean KLD",
@@ -44,6 +45,7 @@ export function formatResultsMarkdown(r: BenchResults): string {
         a.label,
         a.method + (a.calibration ? " (uses calibration data)" : ""),
         fixed(a.linear.bitsPerWeight, 3),
+        fixed(a.fileBitsPerWeight, 3),
         fixed(a.fileBytes / 1e6, 3),
         a.perplexity ? `${fixed(a.perplexity.ppl.value, 4)} ± ${fixed(a.perplexity.ppl.error, 4)}` : "–",
         a.kind === "source" ? "0" : a.perplexity?.kld ? `${a.perplexity.kld.mean.value.toExponential(3)} ± ${a.perplexity.kld.mean.error.toExponential(1)}` : "–",
@@ -58,10 +60,10 @@ export function formatResultsMarkdown(r: BenchResults): string {
     const m = r.machine;
     return [
         line(head),
-        line(head.map((_, i) => (i >= 2 && i <= 8 ? "---:" : "---"))),
+        line(head.map((_, i) => (i >= 2 && i <= 9 ? "---:" : "---"))),
         ...rows.map(line),
         "",
-        `bits/w: file bytes × 8 / elements of the ${r.artefacts[0]?.linear.tensors ?? 0} linear weights the converter codes (blk.*.attn_*/ffn_*), tables and scales included; ` +
+        `bits/w: file bytes × 8 / elements of the ${r.artefacts[0]?.linear.tensors ?? 0} linear weights the converter codes (blk.*.attn_*/ffn_*), tables and scales included; file bits/w: the whole file's bytes × 8 / the elements of every tensor (embeddings, output head, norms); ` +
             `PPL and KLD: llama-perplexity -c ${s.ctx} --chunks ${s.chunks} on the first ${r.evalChars} characters of ${r.text}, KLD against the source's logits; ` +
             (s.speed
                 ? `speed: llama-bench -p ${s.speed.prompt} -n ${s.speed.gen} -t ${s.threads}, ${s.speed.rounds} rounds × 2 repetitions, all models in each round, order reversed every other round; ` +

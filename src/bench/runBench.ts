@@ -150,9 +150,11 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     };
 
     const artefacts: BenchArtefact[] = [];
-    const addArtefact = async (a: Omit<BenchArtefact, "fileBytes" | "linear">) => {
+    const addArtefact = async (a: Omit<BenchArtefact, "fileBytes" | "linear" | "fileBitsPerWeight">) => {
         const tensors = await readWeightTensors(a.file);
-        artefacts.push({ ...a, fileBytes: statSync(a.file).size, linear: bitsPerWeight(tensors, codedNames) });
+        const fileBytes = statSync(a.file).size;
+        const elements = tensors.reduce((n, t) => n + t.elements, 0);
+        artefacts.push({ ...a, fileBytes, linear: bitsPerWeight(tensors, codedNames), fileBitsPerWeight: (fileBytes * 8) / elements });
     };
     await addArtefact({ label: "source", kind: "source", method: "source", setting: sourceType, file: resolve(source), calibration: false, fallbacks: [] });
 

@@ -24,6 +24,11 @@ export class ConvertProgress {
         this.draw(`tensor ${index + 1}/${this.totalTensors} ${name}`, index === 0);
     }
 
+    /** A step that is not a tensor (e.g. the lambda search's evaluations). */
+    status(what: string): void {
+        this.draw(what, true);
+    }
+
     /** Adds finished input bytes. */
     advance(bytes: number): void {
         this.doneBytes += bytes;

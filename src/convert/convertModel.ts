@@ -1,23 +1,22 @@
-// The converter: GGUF in, entropy-coded GGUF out. One tensor at a time:
+// The converter: a GGUF or a Hugging Face folder in (ModelSource), entropy-coded GGUF out. One tensor at a time:
 // readWeights -> quantizeTensor -> encodeStream -> writeGguf (streaming to a
 // temp file, renamed on success), so memory stays ~ one tensor whatever the
 // model's size.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import type { GgufMetadata, GgufTensorInfo, GgufTensorSpec, GgufValue } from "../gguf/GgufFileInfo.js";
+import type { GgufMetadata, GgufTensorSpec, GgufValue } from "../gguf/GgufFileInfo.js";
 import { ENTQ_GGML_TYPE, ggmlTypes } from "../gguf/ggmlTypes.js";
 import { GgufValueType } from "../gguf/GgufValueType.js";
-import { readGguf } from "../gguf/readGguf.js";
 import { writeGguf } from "../gguf/writeGguf.js";
 import { CodeKind, getNativeBinding, packageRoot, QuantMethod } from "../native/binding.js";
-import { findModelLambda } from "../quant/findModelLambda.js";
 import { quantizeTensor } from "../quant/quantizeTensor.js";
-import { tensorRateCurve } from "../quant/tensorRateCurve.js";
 import { encodeStream } from "../stream/encodeStream.js";
 import { ConvertError } from "./ConvertError.js";
 import { ConvertProgress, type ProgressStream } from "./ConvertProgress.js";
+import { ModelRateSplit, type RateSearchReport } from "./ModelRateSplit.js";
 import { ENTQ_KEYS } from "./entqMetadata.js";
+import { openModelSource, type SourceTensorInfo } from "./ModelSource.js";
 import { READABLE_WEIGHT_TYPES, readWeights } from "./readWeights.js";
 import { selectTensors, type TensorSelectionOptions } from "./selectTensors.js";
 
@@ -26,11 +25,13 @@ export interface ConvertOptions extends TensorSelectionOptions {
     bits?: number;
     /**
      * How a --bits target is met (L1 objective): "model" (default) finds one lambda for
-     * every tensor from rate curves measured on samples, as EntQuant splits bits between
-     * tensors (measured ~2.4% lower error at equal size on stories260K); "tensor" meets
-     * the target in every tensor separately.
+     * every tensor from samples of their rows, as EntQuant splits bits between tensors
+     * (measured ~2% lower error at equal size on stories260K); "tensor" meets the
+     * target in every tensor separately.
      */
     rateSplit?: "model" | "tensor";
+    /** "model" split: share of each tensor's rows the lambda search samples (default 1/64, less above 2 B weights; at least 16 rows) */
+    sampleFraction?: number;
     /** EntQuant's lambda, used for every tensor instead of a target rate */
     lambda?: number;
     /** 8-bit code kind (default fp8) */
@@ -76,7 +77,11 @@ export interface ConvertSummary {
     codedElements: number;
     bitsPerWeight: number;
     fallbacks: string[];
+    /** with a target rate split per model */
+    rateSearch?: RateSearchReport;
     fileBytes: number;
+    /** the whole file: its bytes x 8 / the elements of every tensor (coded, kept, embeddings, norms) */
+    fileBitsPerWeight: number;
     seconds: number;
     weightsPerSecond: number;
     peakRssBytes: number;
@@ -95,19 +100,21 @@ function checkOptions(o: ConvertOptions): void {
     if (o.objective !== undefined && !["l1", "ecq", "absmax"].includes(o.objective)) throw bad(`objective must be l1, ecq or absmax, not ${String(o.objective)}`);
     if (o.objective === "absmax" && o.bits !== undefined) throw bad("absmax has a fixed rate: it takes no bits target");
     if (o.rateSplit !== undefined && o.rateSplit !== "model" && o.rateSplit !== "tensor") throw bad(`rateSplit must be model or tensor, not ${String(o.rateSplit)}`);
+    if (o.sampleFraction !== undefined && !(o.sampleFraction > 0 && o.sampleFraction <= 1)) throw bad(`sampleFraction must be in (0, 1], not ${o.sampleFraction}`);
     if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 0)) throw bad(`threads must be an integer >= 0, not ${o.threads}`);
     if (o.segmentSymbols !== undefined && !(Number.isInteger(o.segmentSymbols) && o.segmentSymbols >= 1))
         throw bad(`segmentSymbols must be a positive integer, not ${o.segmentSymbols}`);
 }
 
 /**
- * Converts an F32/F16/BF16/Q8_0 GGUF into an entropy-coded GGUF: the chosen
- * linear weights become ENTQ streams, everything else is copied byte for byte.
+ * Converts an F32/F16/BF16/Q8_0 GGUF, or a Hugging Face folder (safetensors), into an
+ * entropy-coded GGUF: the chosen linear weights become ENTQ streams, everything else is
+ * copied byte for byte (from a folder: as llama.cpp's converter would write it).
  */
 export async function convertModel(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertSummary> {
     checkOptions(options);
     const start = performance.now();
-    const reader = await readGguf(input);
+    const reader = await openModelSource(input);
     try {
         const { info } = reader;
         const coded = info.tensors.find((t) => t.type === ENTQ_GGML_TYPE);
@@ -118,7 +125,7 @@ export async function convertModel(input: string, output: string, options: Conve
         );
         const unreadable = choices.find((c) => c.reason?.startsWith("tensor type"));
         if (unreadable) {
-            const t = reader.tensor(unreadable.name)!;
+            const t = info.tensors.find((x) => x.name === unreadable.name)!;
             throw new ConvertError(
                 "UNSUPPORTED_TYPE",
                 `${input}: tensor "${t.name}" has type ${ggmlTypes.get(t.type)?.name ?? t.type}; the converter reads F32, F16, BF16 and Q8_0 ` +
@@ -135,31 +142,33 @@ export async function convertModel(input: string, output: string, options: Conve
         const totalBytes = info.tensors.reduce((a, t) => a + t.byteSize, 0);
         const progressOut = options.progress === false ? undefined : (options.progress ?? process.stderr);
 
-        // one lambda for the whole model: a first pass measures each tensor's rate curve on a sample
-        let modelLambda: number | undefined;
+        // one f32 and one code buffer for every tensor: fresh memory costs more than the work on VMs
+        const largest = Math.max(...info.tensors.filter((t) => toCode.has(t.name)).map((t) => t.dims[0]! * t.dims[1]!));
+        const weightsBuf = new Float32Array(largest);
+        const codesBuf = new Uint8Array(largest);
+
+        // one lambda for the whole model, from samples of every tensor's rows (src/convert/ModelRateSplit.ts)
+        let split: ModelRateSplit | undefined;
         if (target !== undefined && method === QuantMethod.L1 && (options.rateSplit ?? "model") === "model") {
             const codedInfos = info.tensors.filter((t) => toCode.has(t.name));
             const pre = progressOut && new ConvertProgress(codedInfos.length, codedInfos.reduce((a, t) => a + t.byteSize, 0), progressOut);
-            const curves = [];
-            for (const [i, t] of codedInfos.entries()) {
-                pre?.tensor(i, `${t.name} (rate curve)`);
-                const weights = await readWeights(reader, t);
-                curves.push(await tensorRateCurve(weights, { rows: t.dims[1]!, cols: t.dims[0]!, tensor: t.name, codeKind, fallbackGap: options.fallbackGap, threads: options.threads, segmentSymbols: options.segmentSymbols }));
-                pre?.advance(t.byteSize);
-                options.signal?.throwIfAborted();
-            }
+            split = await ModelRateSplit.create(
+                codedInfos,
+                (t) => readWeights(reader, t, weightsBuf),
+                target,
+                { codeKind, sampleFraction: options.sampleFraction, fallbackGap: options.fallbackGap, threads: options.threads, segmentSymbols: options.segmentSymbols, signal: options.signal },
+                pre
+            );
             pre?.finish();
-            modelLambda = findModelLambda(curves, target);
         }
-        const targetBits = modelLambda === undefined ? target : undefined;
-        const lambda = modelLambda ?? options.lambda;
+        const targetBits = split === undefined ? target : undefined;
 
         // every key the summary needs is declared now, with its final size, and filled in at the end
         const metadata = new Map<string, GgufValue>([...info.metadata].filter(([k]) => !k.startsWith("entq.")));
         const recorded = {
             codes: options.codes ?? "fp8",
             objective: options.objective ?? "l1",
-            ...(target !== undefined ? { bits: target, rateSplit: modelLambda === undefined ? "tensor" : "model" } : { lambda: options.lambda ?? 0 }),
+            ...(target !== undefined ? { bits: target, rateSplit: split === undefined ? "tensor" : "model" } : { lambda: options.lambda ?? 0 }),
             include: options.include,
             exclude: options.exclude,
             outputHead: options.outputHead ?? false,
@@ -183,20 +192,21 @@ export async function convertModel(input: string, output: string, options: Conve
         const progress = progressOut && new ConvertProgress(info.tensors.length, totalBytes, progressOut);
         const reports: TensorReport[] = [];
 
-        async function codeTensor(t: GgufTensorInfo): Promise<Uint8Array> {
+        async function codeTensor(t: SourceTensorInfo): Promise<Uint8Array> {
             const [K, N] = [t.dims[0]!, t.dims[1]!];
-            const weights = await readWeights(reader, t);
+            const weights = await readWeights(reader, t, weightsBuf);
             const q = await quantizeTensor(weights, {
                 rows: N,
                 cols: K,
                 tensor: t.name,
                 codeKind,
                 method,
-                lambda,
+                lambda: split?.lambda ?? options.lambda,
                 targetBits,
                 fallbackGap: options.fallbackGap,
                 threads: options.threads,
-                segmentSymbols: options.segmentSymbols
+                segmentSymbols: options.segmentSymbols,
+                codesOut: codesBuf
             });
             const e = await encodeStream(q.codes, {
                 K,
@@ -208,6 +218,7 @@ export async function convertModel(input: string, output: string, options: Conve
                 segmentSymbols: options.segmentSymbols,
                 threads: options.threads
             });
+            await split?.coded(e.stream.length);
             lambdas[reports.length] = q.lambda;
             fallbacks[reports.length] = q.fellBack ? 1 : 0;
             reports.push({
@@ -265,7 +276,9 @@ export async function convertModel(input: string, output: string, options: Conve
             codedElements,
             bitsPerWeight: (codedBytes * 8) / codedElements,
             fallbacks: reports.filter((r) => r.fellBack).map((r) => r.name),
+            rateSearch: split?.report(),
             fileBytes: written.fileSize,
+            fileBitsPerWeight: (written.fileSize * 8) / info.tensors.reduce((a, t) => a + t.dims.reduce((x, d) => x * d, 1), 0),
             seconds,
             weightsPerSecond: codedElements / seconds,
             peakRssBytes: process.resourceUsage().maxRSS * 1024

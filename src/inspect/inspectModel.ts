@@ -38,6 +38,8 @@ export interface InspectResult {
     tensors: InspectedTensor[];
     /** over the ENTQ tensors: bytes x 8 / elements */
     codedBitsPerWeight?: number;
+    /** the whole file: its bytes x 8 / the elements of every tensor (an ENTQ tensor counts K x N) */
+    fileBitsPerWeight: number;
 }
 
 /** Metadata values as plain JSON-able values; long arrays are summarised. */
@@ -89,7 +91,8 @@ export async function inspectModel(file: string, options: { decode?: boolean } =
             fileBytes: info.fileSize,
             metadata: Object.fromEntries([...info.metadata].map(([k, v]) => [k, plainValue(v)])),
             tensors,
-            codedBitsPerWeight: codedElements ? (codedBytes * 8) / codedElements : undefined
+            codedBitsPerWeight: codedElements ? (codedBytes * 8) / codedElements : undefined,
+            fileBitsPerWeight: (info.fileSize * 8) / tensors.reduce((a, t) => a + (t.entq ? t.entq.shape[0] * t.entq.shape[1] : t.dims.reduce((x, d) => x * d, 1)), 0)
         };
     } finally {
         await reader.close();

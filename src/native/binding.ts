@@ -114,8 +114,8 @@ export interface NativeErrorSums {
 }
 
 export interface NativeQuantizeResult {
-    /** N x K codes, row-major */
-    codes: Buffer;
+    /** N x K codes, row-major (codesOut when given: then possibly longer) */
+    codes: Uint8Array;
     /** N f16 bit patterns; effective scale = scaleBase * f16 */
     rowScales: Uint16Array;
     scaleBase: number;
@@ -135,7 +135,8 @@ export interface NativeQuantizeResult {
 }
 
 export interface NativeQuantBinding {
-    quantize(weights: Float32Array, N: number, K: number, options: NativeQuantizeOptions): Promise<NativeQuantizeResult>;
+    /** with codesOut (at least N x K bytes) the codes are written there and result.codes is codesOut itself */
+    quantize(weights: Float32Array, N: number, K: number, options: NativeQuantizeOptions, codesOut?: Uint8Array): Promise<NativeQuantizeResult>;
     quantObjective(
         weights: Float32Array,
         codes: Uint8Array,
@@ -147,17 +148,26 @@ export interface NativeQuantBinding {
         lambda: number
     ): NativeErrorSums & { objective: number };
     roundCodes(values: Float32Array, codeKind: CodeKind): Uint8Array;
-    quantRateCurve(
+    /** statistics of the whole tensor and a copy of sampleRows evenly spaced rows, held natively (L1 options) */
+    quantRateSample(
         weights: Float32Array,
         N: number,
         K: number,
-        lambdas: Float64Array,
+        sampleRows: number,
         options: NativeQuantizeOptions
-    ): Promise<{ bits: Float64Array; method: NativeQuantizeResult["method"]; fellBack: boolean; outlierGap: number; sampleRows: number }>;
+    ): Promise<{ handle: unknown; sampleRows: number; fellBack: boolean; outlierGap: number }>;
+    /** the one lambda at which the sampled tensors together have targetBits bits/weight (predicted) */
+    quantModelLambda(
+        handles: unknown[],
+        targetBits: number,
+        options: { tolerance?: number; threads?: number; guess?: number; onEvaluation?: (lambda: number, bits: number) => void }
+    ): Promise<{ lambda: number; bits: number; evaluations: number; withinTolerance: boolean; tensorBits: Float64Array }>;
 }
 
 export interface NativeBinding extends NativeQuantBinding {
     formatVersion: number;
+    /** data[0, n) becomes the f32 values of a tensor of n elements (ggml type F32, F16, BF16 or Q8_0) whose stored bytes fill the end of data[0, n). */
+    sourceToF32InPlace(type: number, data: Float32Array, n: number): number;
     encode(codes: Uint8Array, K: number, N: number, options: NativeEncodeOptions): Promise<NativeEncodeResult>;
     decode(stream: Uint8Array, options?: NativeDecodeOptions): Promise<{ codes: Buffer; info: NativeStreamInfo }>;
     dequantize(stream: Uint8Array, options?: NativeDecodeOptions): Promise<{ values: Float32Array; info: NativeStreamInfo }>;

@@ -29,6 +29,8 @@ export interface QuantizeTensorOptions {
     segmentSymbols?: number;
     /** search every stored scale per row: the exact optimum, ~500x slower */
     exhaustive?: boolean;
+    /** a buffer of at least rows x cols bytes to write the codes into (reused between tensors: fresh memory is slow on VMs); codes is then a view of it */
+    codesOut?: Uint8Array;
 }
 
 export interface QuantizedTensor {
@@ -91,6 +93,8 @@ export async function quantizeTensor(weights: Float32Array, options: QuantizeTen
     nonNegative(options.ecqInitLambda, "ecqInitLambda");
     check(options.fallbackGap === undefined || Number.isFinite(options.fallbackGap), "fallbackGap must be finite", tensor);
     check(!options.targetBits || method !== QuantMethod.Absmax, "targetBits needs method L1 or ECQ, not Absmax", tensor);
+    check(options.codesOut === undefined || (options.codesOut instanceof Uint8Array && options.codesOut.length >= rows * cols),
+        "codesOut must be a Uint8Array of at least rows x cols bytes", tensor);
     check(options.ecqIters === undefined || (Number.isInteger(options.ecqIters) && options.ecqIters >= 1 && options.ecqIters <= 100),
         "ecqIters must be an integer in 1..100", tensor);
     try {
@@ -105,12 +109,12 @@ export async function quantizeTensor(weights: Float32Array, options: QuantizeTen
             threads: options.threads,
             segmentSymbols: options.segmentSymbols,
             exhaustive: options.exhaustive
-        });
+        }, options.codesOut);
         return {
             rows,
             cols,
             codeKind,
-            codes: r.codes,
+            codes: r.codes.length === rows * cols ? r.codes : r.codes.subarray(0, rows * cols),
             rowScales: r.rowScales,
             scaleBase: r.scaleBase,
             method: methods[r.method],

@@ -10,10 +10,15 @@ import { applyPatches } from "./applyPatches.js";
 import { nodeLlamaCppPaths } from "./llamaPaths.js";
 import { prepareLlamaSource, type LlamaSource } from "./prepareLlamaSource.js";
 
-export type EntLlamaGpu = false | "cuda";
+export type EntLlamaGpu = false | "cuda" | "metal";
+
+/** What a build gets when no gpu is asked for: Metal on macOS, as node-llama-cpp builds there (ENTQ weights stay on the CPU: patch 0005), else CPU only. */
+export function defaultGpu(): EntLlamaGpu {
+    return process.platform === "darwin" ? "metal" : false;
+}
 
 export interface EntLlamaBuildOptions {
-    /** false (default): CPU only. "cuda": also build ggml-cuda (needs the CUDA toolkit) */
+    /** false: CPU only (the default, but Metal on macOS: defaultGpu). "cuda": also build ggml-cuda (needs the CUDA toolkit). "metal": ggml-metal (macOS; coded weights run on the CPU) */
     gpu?: EntLlamaGpu;
     /** CMAKE_CUDA_ARCHITECTURES for gpu "cuda", e.g. "89" or "80;90"; default: node-llama-cpp's choice */
     cudaArchitectures?: string;
@@ -116,7 +121,7 @@ function findBinaryDir(buildId: string): string | undefined {
  */
 export async function resolveEntLlamaBuild(options: EntLlamaBuildOptions = {}): Promise<EntLlamaBuild> {
     const log = options.log ?? defaultLog;
-    const gpu = options.gpu ?? false;
+    const gpu = options.gpu ?? defaultGpu();
     const source = await prepareLlamaSource({ log });
     const { hash: patchHash } = applyPatches(source.dir, source.release, log);
     linkSourceForNodeLlamaCpp(source.dir, log);
@@ -175,7 +180,7 @@ export async function buildLlama(options: EntLlamaBuildOptions & { force?: boole
 
 export function buildingMessage(build: EntLlamaBuild): string {
     return (
-        `building llama.cpp ${build.source.release} with entgguf's patches (${build.gpu === "cuda" ? "CPU + CUDA" : "CPU"}, build ${build.buildId}); ` +
+        `building llama.cpp ${build.source.release} with entgguf's patches (${build.gpu === "cuda" ? "CPU + CUDA" : build.gpu === "metal" ? "CPU + Metal" : "CPU"}, build ${build.buildId}); ` +
         `this takes a few minutes and happens once per patch set`
     );
 }

@@ -79,7 +79,7 @@ export async function loadEntModel(llama: Llama, options: LoadEntModelOptions): 
             throw new EntModelLoadError(modelPath, "gguf", e.message.startsWith(`${e.file}: `) ? e.message.slice(e.file.length + 2) : e.message, { cause: e });
         }
     }
-    // llama.cpp (patch 0005) logs "llama_model_load: error loading model '<path>': <reason>"
+    // llama.cpp (patch 0006) logs "llama_model_load: error loading model '<path>': <reason>"
     const marker = `error loading model '${modelPath}': `;
     const errors: string[] = [];
     let reason: string | undefined;

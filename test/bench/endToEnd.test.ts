@@ -61,6 +61,8 @@ describe("entgguf bench on stories260K", () => {
         const entq = results.artefacts[1]!;
         const inspected = await inspectModel(entq.file, { decode: false });
         expect(entq.linear.bitsPerWeight).toBeCloseTo(inspected.codedBitsPerWeight!, 12);
+        expect(entq.fileBitsPerWeight).toBeCloseTo(inspected.fileBitsPerWeight, 12);
+        expect(entq.fileBitsPerWeight).toBeGreaterThan(entq.linear.bitsPerWeight); // F32 embeddings and head
         expect(Math.abs(entq.linear.bitsPerWeight - 3)).toBeLessThan(0.3);
         expect(entq.linear.types).toEqual({ entq: 35 });
     });

@@ -22,6 +22,7 @@ function artefact(label: string, kind: BenchArtefact["kind"], method: string, bi
         setting: label,
         file: `/x/${label}.gguf`,
         fileBytes: 1e6 * bits,
+        fileBitsPerWeight: bits * 1.5,
         linear: { tensors: 35, bytes: 1000 * bits, elements: 8000, bitsPerWeight: bits, types: { [kind === "entq" ? "entq" : "q8_0"]: 35 } },
         calibration: false,
         fallbacks: label === "Q4_K_M" ? [{ tensor: "blk.0.attn_q.weight", cols: 64, block: 256, wanted: "q4_K", used: "q5_0" }] : [],

@@ -34,9 +34,19 @@ describe("convert stories260K", () => {
             const ref = join(dir, `s-${codes}-${bits}-ref.gguf`);
             const r = runCli(["convert", stories.path, "-o", out, "--bits", String(bits), "--codes", codes, "--emit-dequantized", ref, "--json"]);
             expect(r.status, r.stderr).toBe(0);
-            const summary = JSON.parse(r.stdout) as { bitsPerWeight: number; tensors: unknown[] };
+            const summary = JSON.parse(r.stdout) as { bitsPerWeight: number; fileBitsPerWeight: number; fileBytes: number; tensors: unknown[] };
             expect(summary.tensors).toHaveLength(35);
             expect(Math.abs(summary.bitsPerWeight - bits)).toBeLessThan(0.05);
+            // the whole file over every tensor: stories260K keeps its F32 embeddings, norms and output head
+            const elements = (await readGguf(stories.path).then(async (g) => {
+                try {
+                    return g.info.tensors.reduce((a, t) => a + t.dims.reduce((x, d) => x * d, 1), 0);
+                } finally {
+                    await g.close();
+                }
+            }));
+            expect(summary.fileBitsPerWeight).toBeCloseTo((summary.fileBytes * 8) / elements, 9);
+            expect(summary.fileBitsPerWeight).toBeGreaterThan(summary.bitsPerWeight);
 
             const src = await readGguf(stories.path);
             const dst = await readGguf(out);
@@ -70,7 +80,8 @@ describe("convert stories260K", () => {
             }
             const inspect = runCli(["inspect", out, "--json"]);
             expect(inspect.status, inspect.stderr).toBe(0);
-            const info = JSON.parse(inspect.stdout) as { tensors: { entq?: { entropyBits: number; bitsPerWeight: number } }[] };
+            const info = JSON.parse(inspect.stdout) as { fileBitsPerWeight: number; tensors: { entq?: { entropyBits: number; bitsPerWeight: number } }[] };
+            expect(info.fileBitsPerWeight).toBeCloseTo(summary.fileBitsPerWeight, 12);
             const streams = info.tensors.filter((t) => t.entq);
             expect(streams).toHaveLength(35);
             for (const t of streams) expect(t.entq!.entropyBits).toBeLessThan(t.entq!.bitsPerWeight);

@@ -4,7 +4,7 @@ import { CodeKind } from "../../src/native/binding.js";
 import { findModelLambda } from "../../src/quant/findModelLambda.js";
 import { quantizeTensor } from "../../src/quant/quantizeTensor.js";
 import { QuantizeError } from "../../src/quant/QuantizeError.js";
-import { tensorRateCurve, type TensorRateCurve } from "../../src/quant/tensorRateCurve.js";
+import { defaultSampleFraction, sampleTensorRate, type TensorRateSample } from "../../src/quant/sampleTensorRate.js";
 import { encodeStream } from "../../src/stream/encodeStream.js";
 import { SeededRandom } from "../helpers/seededRandom.js";
 
@@ -26,8 +26,8 @@ function tensor(rows: number, cols: number, dof: number, seed: number): Float32A
 }
 
 describe("findModelLambda", () => {
-    it("one lambda for a whole model lands within +-0.05 bits/weight of the target", async () => {
-        // tensors whose sizes at one lambda differ (tails, shapes); the last is large enough to be sampled
+    it("one lambda for a whole model lands within +-0.02 bits/weight of the target, as predicted", async () => {
+        // tensors whose sizes at one lambda differ (tails, shapes); the last is large enough to be sampled in part
         const model = [
             { rows: 64, cols: 64, dof: 3 },
             { rows: 172, cols: 64, dof: 5 },
@@ -35,36 +35,54 @@ describe("findModelLambda", () => {
             { rows: 1100, cols: 2048, dof: 0 }
         ].map((t, i) => ({ ...t, w: tensor(t.rows, t.cols, t.dof, 100 + i) }));
         for (const codeKind of [CodeKind.E4M3, CodeKind.INT8] as const) {
-            const curves: TensorRateCurve[] = [];
-            for (const t of model) curves.push(await tensorRateCurve(t.w, { rows: t.rows, cols: t.cols, codeKind }));
-            for (const c of curves) for (let i = 1; i < c.bits.length; i++) expect(c.bits[i]).toBeLessThanOrEqual(c.bits[i - 1]!);
+            const samples: TensorRateSample[] = [];
+            for (const t of model) samples.push(await sampleTensorRate(t.w, { rows: t.rows, cols: t.cols, codeKind, fraction: 1 / 8 }));
+            expect(samples.map((s) => s.sampleRows)).toEqual([64, 172, 256, 138]); // an eighth, at least 2^17 weights: all rows of the small ones
             for (const target of [2.5, 3.5]) {
-                const lambda = findModelLambda(curves, target);
+                const evaluations: number[][] = [];
+                const found = await findModelLambda(samples, target, { onEvaluation: (l, b) => evaluations.push([l, b]) });
+                expect(found.evaluations).toBe(evaluations.length);
+                expect(Math.abs(found.bits - target)).toBeLessThanOrEqual(0.002);
+                expect(evaluations.some(([l, b]) => l === found.lambda && b === found.bits)).toBe(true);
+                // from a close guess (a re-aim) the search starts there: the answer itself takes one pass
+                const again = await findModelLambda(samples, target, { guess: found.lambda });
+                expect([again.lambda, again.bits, again.evaluations]).toEqual([found.lambda, found.bits, 1]);
                 let bytes = 0;
                 let weights = 0;
                 const perTensor: number[] = [];
-                for (const t of model) {
-                    const q = await quantizeTensor(t.w, { rows: t.rows, cols: t.cols, codeKind, lambda });
+                for (const [i, t] of model.entries()) {
+                    const q = await quantizeTensor(t.w, { rows: t.rows, cols: t.cols, codeKind, lambda: found.lambda });
                     const { stream } = await encodeStream(q.codes, { K: t.cols, N: t.rows, codeKind, scaleBase: q.scaleBase, rowScales: q.rowScales });
                     bytes += stream.length;
                     weights += t.rows * t.cols;
                     perTensor.push((stream.length * 8) / (t.rows * t.cols));
+                    // fully sampled tensors are predicted to the estimate's precision; from 138 of 1100 rows, to ~0.1
+                    const tol = samples[i]!.sampleRows === t.rows ? 0.01 : 0.1;
+                    expect(Math.abs(found.tensorBits[i]! - perTensor[i]!), `tensor ${i}`).toBeLessThanOrEqual(tol);
                 }
                 const bits = (bytes * 8) / weights;
-                expect(Math.abs(bits - target), `kind ${codeKind} target ${target}: ${bits} at lambda ${lambda}`).toBeLessThanOrEqual(0.05);
+                expect(Math.abs(bits - target), `kind ${codeKind} target ${target}: ${bits} at lambda ${found.lambda}`).toBeLessThanOrEqual(0.02);
                 // one lambda does not give every tensor the same size: that is the point
                 expect(Math.max(...perTensor) - Math.min(...perTensor)).toBeGreaterThan(0.1);
             }
         }
     });
 
-    it("refuses unreachable targets and mismatched curves", () => {
-        const a: TensorRateCurve = { weights: 100, lambdas: [1, 2, 4], bits: Float64Array.of(5, 4, 3), fellBack: false };
-        const b: TensorRateCurve = { weights: 300, lambdas: [1, 2, 4], bits: Float64Array.of(4, 3, 2), fellBack: false };
-        expect(findModelLambda([a, b], 3.25)).toBeCloseTo(2, 12); // model: 4.25, 3.25, 2.25
-        expect(findModelLambda([a, b], 2.75)).toBeCloseTo(2 ** 1.5, 12);
-        expect(() => findModelLambda([a, b], 5)).toThrow(QuantizeError);
-        expect(() => findModelLambda([a, b], 2)).toThrow(/below the model's 2.250/);
-        expect(() => findModelLambda([a, { ...b, lambdas: [1, 2, 8] }], 3)).toThrow(/same lambdas/);
+    it("samples every row of small models, 1/64 of mid-sized ones, and at most 2^25 weights of large ones", () => {
+        expect(defaultSampleFraction(5e6)).toBe(1); // 2^22 weights would be 84%: then all of them
+        expect(defaultSampleFraction(1e8)).toBeCloseTo(2 ** 22 / 1e8, 12);
+        expect(defaultSampleFraction(1e9)).toBe(1 / 64);
+        expect(defaultSampleFraction(70e9) * 70e9).toBeCloseTo(2 ** 25, 3);
+    });
+
+    it("refuses unreachable targets, empty sets and bad options", async () => {
+        const s = await sampleTensorRate(tensor(64, 64, 3, 7), { rows: 64, cols: 64 });
+        await expect(findModelLambda([s], 9.5)).rejects.toThrow(/above what these tensors reach/);
+        await expect(findModelLambda([s], 0.01)).rejects.toThrow(QuantizeError);
+        await expect(findModelLambda([], 3)).rejects.toThrow(/no rate samples/);
+        await expect(findModelLambda([s], -1)).rejects.toThrow(/targetBits/);
+        await expect(findModelLambda([{ ...s, handle: {} }], 3)).rejects.toThrow(/not a rate sample/);
+        await expect(sampleTensorRate(new Float32Array(10), { rows: 2, cols: 4 })).rejects.toThrow(QuantizeError);
+        await expect(sampleTensorRate(new Float32Array(8), { rows: 2, cols: 4, fraction: 0 })).rejects.toThrow(/fraction/);
     });
 });
