@@ -128,12 +128,13 @@ export async function resolveEntLlamaBuild(options: EntLlamaBuildOptions = {}): 
     linkNativeIntoSource(source.dir);
 
     const h = createHash("sha256");
-    h.update(JSON.stringify({ patchHash, release: source.release, nlc: source.nodeLlamaCppVersion, gpu, arch: options.cudaArchitectures ?? null }));
+    h.update(JSON.stringify({ patchHash, release: source.release, nlc: source.nodeLlamaCppVersion, gpu, arch: options.cudaArchitectures ?? null, rpc: true }));
     for (const dir of nativeSourceDirs(gpu)) hashTree(h, dir);
     const buildId = h.digest("hex").slice(0, 16);
 
-    // no paths here: node-llama-cpp names the build folder after these options
-    const cmakeOptions: Record<string, string> = { ENTGGUF_BUILD_ID: buildId };
+    // no paths here: node-llama-cpp names the build folder after these options. The RPC backend is always
+    // built (one small file): getEntLlama({ rpcServers }) needs no build of its own
+    const cmakeOptions: Record<string, string> = { ENTGGUF_BUILD_ID: buildId, GGML_RPC: "ON" };
     if (gpu === "cuda" && options.cudaArchitectures) cmakeOptions.CMAKE_CUDA_ARCHITECTURES = options.cudaArchitectures;
     return { buildId, gpu, cmakeOptions, source, binaryDir: findBinaryDir(buildId) };
 }
