@@ -33,7 +33,7 @@ export function registerBuildCommand(program: Command): void {
             console.log(`llama.cpp ${build.source.release} + entgguf patches, build ${build.buildId}: ${build.binaryDir}`);
             if (o.rpc) {
                 const tools = await buildLlamaTools({ build: o.force ? "force" : "auto" });
-                console.log(`rpc-server (llama.cpp ${tools.source.release} tools + entgguf patches, build ${tools.buildId}): ${tools.tools["rpc-server"]}`);
+                console.log(`rpc-server (llama.cpp ${tools.source.release} tools + entgguf patches, build ${tools.buildId}): ${tools.tools["ggml-rpc-server"]}`);
             }
         });
 }

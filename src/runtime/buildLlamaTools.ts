@@ -11,8 +11,8 @@ import { packageRoot } from "../native/binding.js";
 import { defaultLog, resolveEntLlamaBuild } from "./buildLlama.js";
 import type { LlamaSource } from "./prepareLlamaSource.js";
 
-// rpc-server: `entgguf rpc-server`, a machine lending its memory to a client (`--rpc`; README "Across machines")
-export const LLAMA_TOOL_NAMES = ["llama-quantize", "llama-perplexity", "llama-bench", "llama-imatrix", "test-backend-ops", "rpc-server"] as const;
+// ggml-rpc-server (llama.cpp's rpc-server): `entgguf rpc-server`, a machine lending its memory to a client (`--rpc`; README "Across machines")
+export const LLAMA_TOOL_NAMES = ["llama-quantize", "llama-perplexity", "llama-bench", "llama-imatrix", "test-backend-ops", "ggml-rpc-server"] as const;
 export type LlamaToolName = (typeof LLAMA_TOOL_NAMES)[number];
 
 export interface LlamaTools {

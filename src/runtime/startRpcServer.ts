@@ -20,6 +20,8 @@ export interface StartRpcServerOptions {
     readyTimeoutMs?: number;
     /** false: accept any protocol version (tests of a stock-like server); default true: entgguf's, or stop it and throw */
     requireEntqProtocol?: boolean;
+    /** stop the server after this many seconds even if this process dies first (coreutils `timeout`; not on Windows) */
+    maxLifetimeS?: number;
     /** environment of the server process (default: this process's) */
     env?: NodeJS.ProcessEnv;
     /** each line the server prints (default: dropped) */
@@ -47,7 +49,11 @@ export async function startRpcServer(options: StartRpcServerOptions): Promise<Rp
     if (options.devices?.length) args.push("--device", options.devices.join(","));
     if (options.cache) args.push("--cache");
 
-    const child = spawn(tools.tools["rpc-server"], args, { stdio: ["ignore", "pipe", "pipe"], env: options.env ?? process.env });
+    const bounded = options.maxLifetimeS !== undefined && process.platform !== "win32";
+    const [exe, exeArgs] = bounded
+        ? ["timeout", ["-k", "5", String(options.maxLifetimeS), tools.tools["ggml-rpc-server"], ...args]]
+        : [tools.tools["ggml-rpc-server"], args];
+    const child = spawn(exe, exeArgs, { stdio: ["ignore", "pipe", "pipe"], env: options.env ?? process.env });
     const tail: string[] = [];
     const onText = (chunk: Buffer) => {
         for (const line of chunk.toString("utf8").split("\n")) {
@@ -62,7 +68,7 @@ export async function startRpcServer(options: StartRpcServerOptions): Promise<Rp
     const exited = new Promise<number | NodeJS.Signals>((resolve) => {
         child.once("exit", (code, signal) => resolve(signal ?? code ?? 0));
         child.once("error", (e) => {
-            tail.push(`cannot run ${tools.tools["rpc-server"]}: ${e.message}`);
+            tail.push(`cannot run ${exe}: ${e.message}`);
             resolve(-1);
         });
     });
