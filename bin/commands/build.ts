@@ -14,7 +14,7 @@ export function registerBuildCommand(program: Command): void {
         .option("--force", "rebuild even when this build exists")
         .option("--addon", "only (re)build entgguf's native addon (convert, inspect) from source; cmake + a C++17 compiler, ~1 min")
         .option("--tools", "build llama.cpp's tools instead (llama-quantize, llama-perplexity, llama-bench, llama-imatrix, test-backend-ops, rpc-server; CPU, CMake) for `entgguf bench` and `entgguf rpc-server`")
-        .option("--rpc", "also build the tools (rpc-server among them) after the runtime: what a machine needs to serve `entgguf rpc-server` or run `entgguf bench --rpc` (the runtime always has the RPC client)")
+        .option("--rpc", "build the runtime with llama.cpp's RPC backend (`entgguf chat --rpc`, getEntLlama({ rpcServers })), then the tools (rpc-server among them: `entgguf rpc-server`, `entgguf bench --rpc`)")
         .action(async (o: { gpu: "auto" | "none" | "cuda" | "metal"; cudaArch?: string; force?: boolean; tools?: boolean; addon?: boolean; rpc?: boolean }) => {
             if (o.addon) {
                 console.log(`native addon: ${buildNativeAddon(packageRoot())}`);
@@ -29,7 +29,7 @@ export function registerBuildCommand(program: Command): void {
                 console.log(`llama.cpp ${tools.source.release} tools + entgguf patches, build ${tools.buildId}: ${tools.binDir}`);
                 return;
             }
-            const build = await buildLlama({ gpu: o.gpu === "auto" ? undefined : o.gpu === "none" ? false : o.gpu, cudaArchitectures: o.cudaArch, force: o.force });
+            const build = await buildLlama({ gpu: o.gpu === "auto" ? undefined : o.gpu === "none" ? false : o.gpu, cudaArchitectures: o.cudaArch, rpc: o.rpc, force: o.force });
             console.log(`llama.cpp ${build.source.release} + entgguf patches, build ${build.buildId}: ${build.binaryDir}`);
             if (o.rpc) {
                 const tools = await buildLlamaTools({ build: o.force ? "force" : "auto" });

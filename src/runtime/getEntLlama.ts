@@ -56,11 +56,11 @@ export async function getEntLlama(options: GetEntLlamaOptions = {}): Promise<Lla
     const { gpu, cudaArchitectures, log = defaultLog, autoBuild = true, rpcServers = [], ...llamaOptions } = options;
     const rpc = rpcServers.join(",");
     for (const endpoint of rpcServers) parseRpcEndpoint(endpoint);
-    const build = await resolveEntLlamaBuild({ gpu, cudaArchitectures, log });
+    const build = await resolveEntLlamaBuild({ gpu, cudaArchitectures, rpc: rpcServers.length > 0, log });
     if (loaded && loaded.buildId !== build.buildId)
         throw new EntLlamaLoadError(
             `entgguf: this process already runs llama.cpp build ${loaded.buildId}; build ${build.buildId} ` +
-                `(other gpu/patch/native-source options) needs a new process, since both builds' shared libraries share names`
+                `(other gpu/rpc/patch/native-source options) needs a new process, since both builds' shared libraries share names`
         );
     if (loaded && loaded.rpc !== rpc)
         throw new EntLlamaLoadError(
@@ -75,7 +75,7 @@ export async function getEntLlama(options: GetEntLlamaOptions = {}): Promise<Lla
     if (!build.binaryDir && !autoBuild)
         throw new EntLlamaLoadError(
             `entgguf: the patched llama.cpp (build ${build.buildId}) is not built.\n` +
-                "Possible solutions:\n  - run `entgguf build` (takes a few minutes, once)\n  - or call getEntLlama() without `autoBuild: false`"
+                `Possible solutions:\n  - run \`entgguf build${build.rpc ? " --rpc" : ""}\` (takes a few minutes, once)\n  - or call getEntLlama() without \`autoBuild: false\``
         );
     if (!build.binaryDir) log(buildingMessage(build));
 
@@ -95,7 +95,7 @@ export async function getEntLlama(options: GetEntLlamaOptions = {}): Promise<Lla
             throw new EntLlamaLoadError(
                 `entgguf: could not ${build.binaryDir ? "load" : "build"} the patched llama.cpp (build ${build.buildId}, ` +
                     `${nodeLlamaCppPaths().localBuilds}): ${(e as Error).message}\n` +
-                    "Possible solutions:\n  - rebuild it: `entgguf build --force`\n" +
+                    `Possible solutions:\n  - rebuild it: \`entgguf build${build.rpc ? " --rpc" : ""} --force\`\n` +
                     "  - building needs cmake >= 3.19, a C++17 compiler and git (and the CUDA toolkit for --gpu cuda)",
                 { cause: e }
             );
