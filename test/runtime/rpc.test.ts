@@ -72,8 +72,12 @@ describe("coded model over RPC (two loopback rpc-servers + this CPU)", () => {
         for (const s of servers) expect(await checkRpcServer(s.endpoint)).toEqual(RPC_PROTOCOL);
     });
 
-    it("perplexity split across both servers and this CPU equals the local run", async () => {
-        const run = async (name: string, extra: string[]) => {
+    // llama-perplexity, -ngl 0 here vs RPC_LAYERS layers on the servers; `layout` false: ENTGGUF_CPU_LAYOUT=0 on the
+    // client, so its layers take the rANS path as the servers' do (they hold plain buffers: DESIGN, "RPC")
+    const perplexity = async (name: string, layout: boolean, extra: string[]) => {
+        const before = process.env.ENTGGUF_CPU_LAYOUT;
+        if (!layout) process.env.ENTGGUF_CPU_LAYOUT = "0";
+        try {
             const { output } = await runTool(
                 tools.tools["llama-perplexity"],
                 ["-m", coded, "-f", text, "-c", "128", "-b", "128", "-t", "1", "-v", ...extra],
@@ -81,19 +85,36 @@ describe("coded model over RPC (two loopback rpc-servers + this CPU)", () => {
                 { signal: AbortSignal.timeout(TOOL_TIMEOUT_MS) }
             );
             return { ...parsePerplexityOutput(output), output };
-        };
-        const local = await run("local", ["-ngl", "0"]);
-        const rpc = await run("rpc", ["--rpc", endpoints.join(","), "-ngl", String(RPC_LAYERS)]);
+        } finally {
+            if (before === undefined) delete process.env.ENTGGUF_CPU_LAYOUT;
+            else process.env.ENTGGUF_CPU_LAYOUT = before;
+        }
+    };
+    const rpcArgs = () => ["--rpc", endpoints.join(","), "-ngl", String(RPC_LAYERS)];
+
+    it("perplexity split across both servers and this CPU equals the local run on the same (rANS) path", async () => {
+        const local = await perplexity("local-rans", false, ["-ngl", "0"]);
+        const rpc = await perplexity("rpc-rans", false, rpcArgs());
         // both servers hold part of the model (llama.cpp's load report names each RPC buffer with its endpoint)
         for (const e of endpoints) {
             const m = new RegExp(`RPC\\d+\\[${e.replace(/\./g, "\\.")}\\] model buffer size =\\s*([\\d.]+) MiB`).exec(rpc.output);
             expect(m, `no model buffer on ${e}`).not.toBeNull();
             expect(Number(m![1])).toBeGreaterThan(0);
         }
-        expect(rpc.output).toMatch(/CPU_ENTQ model buffer size|CPU_Mapped model buffer size|CPU model buffer size/);
-        console.log(`stories260K at 3 bits, ${local.chunks} x ${local.nCtx} tokens: PPL ${local.ppl.value} local, ${rpc.ppl.value} over RPC (${RPC_LAYERS} of 5 layers on 2 servers)`);
+        expect(rpc.output).toMatch(/CPU(_Mapped)? model buffer size =\s*[\d.]+ MiB/); // the local layers and the output
+        console.log(`stories260K at 3 bits, ${local.chunks} x ${local.nCtx} tokens, rANS path: PPL ${local.ppl.value} local, ${rpc.ppl.value} over RPC (${RPC_LAYERS} of 5 layers on 2 servers)`);
         expect(rpc.chunks).toBe(local.chunks);
+        expect(local.chunks).toBeGreaterThanOrEqual(2);
         expect(rpc.ppl.value).toBe(local.ppl.value);
+    }, 2 * TOOL_TIMEOUT_MS);
+
+    it("with the client's CPU layout, perplexity over RPC is within 0.5% of the local run's", async () => {
+        const local = await perplexity("local-layout", true, ["-ngl", "0"]);
+        const rpc = await perplexity("rpc-layout", true, rpcArgs());
+        expect(local.output).toMatch(/entq: CPU layout: \d+ of \d+/);
+        const rel = Math.abs(rpc.ppl.value - local.ppl.value) / local.ppl.value;
+        console.log(`CPU layout here: PPL ${local.ppl.value} local, ${rpc.ppl.value} over RPC: ${(rel * 100).toFixed(3)}% apart`);
+        expect(rel).toBeLessThan(0.005);
     }, 2 * TOOL_TIMEOUT_MS);
 
     it("a stock-like server is refused at connect, by entgguf and by llama.cpp's client, with the mismatch named", async () => {
