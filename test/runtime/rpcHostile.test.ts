@@ -20,7 +20,7 @@ const TOOLS_BUILD_TIMEOUT_MS = 40 * 60_000;
 const SERVER_LIFETIME_S = 600;
 
 // ggml-rpc.cpp's enum rpc_cmd and ggml.h's enums in the bundled release
-const CMD = { ALLOC_BUFFER: 0, BUFFER_GET_BASE: 3, SET_TENSOR: 6, GRAPH_COMPUTE: 10, HELLO: 14, DEVICE_COUNT: 15 } as const;
+const CMD = { ALLOC_BUFFER: 0, BUFFER_GET_BASE: 3, SET_TENSOR: 6, GET_TENSOR: 8, GRAPH_COMPUTE: 10, HELLO: 14, DEVICE_COUNT: 15 } as const;
 const TYPE_F32 = 0;
 const TYPE_ENTQ = 100;
 const OP = { NONE: 0, DUP: 1, MUL_MAT: 29 } as const;
@@ -33,6 +33,8 @@ interface WireTensor {
     ne: number[];
     nb: number[];
     op: number;
+    /** GGML_TENSOR_FLAG_COMPUTE (16) on op nodes: ggml-cpu skips nodes without it */
+    flags?: number;
     src?: bigint[];
     data: bigint;
     name: string;
@@ -47,7 +49,8 @@ function packTensor(t: WireTensor): Buffer {
     for (let i = 0; i < 4; i++) b.writeUInt32LE(t.ne[i], o), (o += 4);
     for (let i = 0; i < 4; i++) b.writeUInt32LE(t.nb[i], o), (o += 4);
     b.writeUInt32LE(t.op, o), (o += 4);
-    o += 64 + 4; // op_params, flags
+    o += 64; // op_params
+    b.writeInt32LE(t.flags ?? (t.op === OP.NONE ? 0 : 16), o), (o += 4);
     for (let i = 0; i < 10; i++) b.writeBigUInt64LE(t.src?.[i] ?? 0n, o), (o += 8);
     o += 8 + 8; // view_src, view_offs
     b.writeBigUInt64LE(t.data, o), (o += 8);
@@ -126,6 +129,16 @@ class RpcClient {
         const base = (await c.call(CMD.BUFFER_GET_BASE, p))!.readBigUInt64LE(0);
         return { c, buffer, base };
     }
+    /** SET_TENSOR: `data` at the tensor's start (no cache flag, offset 0); no response */
+    setTensor(t: WireTensor, data: Buffer): void {
+        this.send(CMD.SET_TENSOR, Buffer.concat([packTensor(t), Buffer.alloc(1 + 8), data]));
+    }
+    /** GET_TENSOR: `size` bytes from the tensor's start */
+    async getTensor(t: WireTensor, size: number): Promise<Buffer | undefined> {
+        const req = Buffer.alloc(16);
+        req.writeBigUInt64LE(BigInt(size), 8);
+        return this.call(CMD.GET_TENSOR, Buffer.concat([packTensor(t), req]));
+    }
     /** GRAPH_COMPUTE on device 0: no response; a DEVICE_COUNT after it answers only if the server kept the connection. */
     async computeThenAlive(nodes: bigint[], tensors: WireTensor[]): Promise<boolean> {
         const head = Buffer.alloc(8 + 8 * nodes.length + 4);
@@ -167,7 +180,11 @@ describe("rpc-server against a hostile client (coded tensors)", () => {
     it("computes a DUP of F32 tensors inside the buffer, refuses the same DUP of an ENTQ tensor whose ne reaches past it", async () => {
         const { c, buffer, base } = await RpcClient.withBuffer(server.endpoint, 4096);
         const f32 = (id: bigint, op: number, data: bigint, src?: bigint[]): WireTensor => ({ id, type: TYPE_F32, buffer, ne: [16, 1, 1, 1], nb: [4, 64, 64, 64], op, src, data, name: `f${id}` });
+        const values = Buffer.alloc(64);
+        for (let i = 0; i < 16; i++) values.writeFloatLE(i + 0.5, 4 * i);
+        c.setTensor(f32(1n, OP.NONE, base), values);
         expect(await c.computeThenAlive([2n], [f32(1n, OP.NONE, base), f32(2n, OP.DUP, base + 1024n, [1n])])).toBe(true);
+        expect(await c.getTensor(f32(2n, OP.DUP, base + 1024n, [1n]), 64)).toEqual(values); // it was computed
         c.close();
 
         const h = await RpcClient.withBuffer(server.endpoint, 4096);
@@ -188,9 +205,7 @@ describe("rpc-server against a hostile client (coded tensors)", () => {
         rec.writeBigUInt64LE(0xdead0000000n, 8);
         rec.writeBigUInt64LE(64n, 16);
         const w: WireTensor = { id: 1n, type: TYPE_ENTQ, buffer, ne: [64, 4, 1, 1], nb: [0, 0, 0, 64], op: OP.NONE, data: base, name: "w" };
-        const set = Buffer.alloc(RPC_TENSOR_SIZE + 1 + 8);
-        packTensor(w).copy(set, 0); // cache flag 0, offset 0
-        c.send(CMD.SET_TENSOR, Buffer.concat([set, rec, Buffer.alloc(64 - rec.length)]));
+        c.setTensor(w, Buffer.concat([rec, Buffer.alloc(64 - rec.length)]));
         const x: WireTensor = { id: 2n, type: TYPE_F32, buffer, ne: [64, 1, 1, 1], nb: [4, 256, 256, 256], op: OP.NONE, data: base + 1024n, name: "x" };
         const y: WireTensor = { id: 3n, type: TYPE_F32, buffer, ne: [4, 1, 1, 1], nb: [4, 16, 16, 16], op: OP.MUL_MAT, src: [1n, 2n], data: base + 2048n, name: "y" };
         expect(await c.computeThenAlive([3n], [w, x, y])).toBe(false);
@@ -199,6 +214,7 @@ describe("rpc-server against a hostile client (coded tensors)", () => {
         const log = lines.join("\n");
         expect(code, log).not.toBe("running");
         expect(log).toMatch(/entq: tensor 'w': /);
+        console.log(`server stopped (${String(code)}): ${log.split("\n").find((l) => /entq: tensor 'w'/.test(l))}`);
         expect(log).not.toMatch(/Segmentation fault|SIGSEGV/);
     }, 60_000);
 });
