@@ -85,7 +85,8 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         chunks: options.chunks ?? 20,
         threads,
         speed: options.speed === false ? false : { prompt: options.speed?.prompt ?? 128, gen: options.speed?.gen ?? 32, rounds: options.speed?.rounds ?? 3 },
-        imatrixChunks: options.imatrixChunks ?? options.chunks ?? 20
+        imatrixChunks: options.imatrixChunks ?? options.chunks ?? 20,
+        ...(options.rpc?.length ? { rpc: options.rpc } : {})
     };
     if (!existsSync(source)) throw new BenchError("INPUT", `source model ${source} does not exist`);
     if (!existsSync(text)) throw new BenchError("INPUT", `text file ${text} does not exist`);
