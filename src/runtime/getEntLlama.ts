@@ -12,7 +12,8 @@ export type GetEntLlamaOptions = EntLlamaBuildOptions &
         autoBuild?: boolean;
         /**
          * `entgguf rpc-server` endpoints ("host:port") whose memory takes model layers: load models with
-         * `gpuLayers` > 0 (layers split over the servers by their free memory; the rest stay on this CPU).
+         * `gpuLayers` > 0 (the last layers, the output layer first, split over the servers by their free
+         * memory; the first layers stay on this CPU).
          * Fixed per process: llama.cpp registers its devices once. Trusted networks only (README).
          */
         rpcServers?: string[];
