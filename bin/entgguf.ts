@@ -12,6 +12,7 @@ import { registerChatCommand } from "./commands/chat.js";
 import { registerConvertCommand } from "./commands/convert.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerInspectCommand } from "./commands/inspect.js";
+import { registerRpcServerCommand } from "./commands/rpcServer.js";
 
 const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
 
@@ -26,6 +27,7 @@ registerInspectCommand(program);
 registerBuildCommand(program);
 registerChatCommand(program);
 registerBenchCommand(program);
+registerRpcServerCommand(program);
 registerDemoCommand(program);
 
 try {

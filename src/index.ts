@@ -37,6 +37,8 @@ export { demoModelPath } from "./demo/demoModelPath.js";
 export { buildNativeAddon, type BuildNativeAddonOptions } from "./native/buildNativeAddon.js";
 export { makeSyntheticModel, SYNTHETIC_1B, SYNTHETIC_BENCH, type SyntheticModelShape } from "./bench/makeSyntheticModel.js";
 export { buildLlamaTools, LlamaToolsError, LLAMA_TOOL_NAMES, type LlamaTools, type LlamaToolName, type BuildLlamaToolsOptions } from "./runtime/buildLlamaTools.js";
+export { startRpcServer, type StartRpcServerOptions, type RpcServerHandle } from "./runtime/startRpcServer.js";
+export { checkRpcServer, rpcHello, parseRpcEndpoint, RpcServerError, RPC_PROTOCOL, type RpcVersion } from "./runtime/checkRpcServer.js";
 export { runBench, type RunBenchOptions } from "./bench/runBench.js";
 export type { BenchResults, BenchArtefact, BenchSettings, SpeedStats } from "./bench/BenchResults.js";
 export { BenchError, type BenchErrorCode } from "./bench/BenchError.js";

@@ -49,6 +49,7 @@ export function registerBenchCommand(program: Command): void {
         .option("--speed-gen <n>", "llama-bench -n", positiveInt("--speed-gen"), 32)
         .option("--speed-rounds <n>", "llama-bench rounds over all models, alternating order", positiveInt("--speed-rounds"), 3)
         .option("--no-speed", "skip llama-bench")
+        .option("--rpc <list>", "`entgguf rpc-server` endpoints (host:port,...) that take every layer in llama-perplexity and llama-bench", list("--rpc", (s) => s))
         .addOption(new Option("--tools-build <mode>", "build llama.cpp's tools when missing, or fail").choices(["auto", "never"]).default("auto"))
         .action(async (source: string, o: Record<string, unknown>) => {
             const abort = new AbortController();
@@ -67,6 +68,7 @@ export function registerBenchCommand(program: Command): void {
                 threads: o.threads as number | undefined,
                 speed: o.speed === false ? false : { prompt: o.speedPrompt as number, gen: o.speedGen as number, rounds: o.speedRounds as number },
                 toolsBuild: o.toolsBuild as "auto" | "never",
+                rpc: o.rpc as string[] | undefined,
                 signal: abort.signal
             });
             process.off("SIGINT", stop).off("SIGTERM", stop);

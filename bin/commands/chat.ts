@@ -33,6 +33,8 @@ interface ChatOptions {
     contextSize?: number;
     threads?: number;
     echo: boolean;
+    rpc?: string[];
+    gpuLayers?: number | "max";
 }
 
 /** A model with a chat template chats; a base model (no template, e.g. stories260K) continues text. */
@@ -74,10 +76,17 @@ export function registerChatCommand(program: Command): void {
         .option("-c, --context-size <n>", "context size in tokens (default: what fits, up to the model's)", integer("--context-size"))
         .option("-t, --threads <n>", "CPU threads (default: node-llama-cpp's)", integer("--threads"))
         .option("--no-echo", "complete mode: do not print the prompt before its continuation")
+        .option("--rpc <list>", "`entgguf rpc-server` endpoints (host:port,...) whose memory takes model layers (a model too large for this machine)", (v: string) =>
+            v.split(",").map((s) => s.trim()).filter(Boolean)
+        )
+        .option("--gpu-layers <n>", "layers on the RPC servers (or GPU), split by their free memory; the rest run on this CPU (default with --rpc: max)", (v: string) =>
+            v === "max" ? "max" : integer("--gpu-layers")(v)
+        )
         .action(async (modelPath: string, o: ChatOptions) => {
             if (!["auto", "chat", "complete"].includes(o.mode)) throw new InvalidArgumentError("--mode must be auto, chat or complete");
-            const llama = await getEntLlama({ logLevel: LlamaLogLevel.error });
-            const model = await loadEntModel(llama, { modelPath }); // a damaged file: one error naming it and the problem
+            const llama = await getEntLlama({ logLevel: LlamaLogLevel.error, rpcServers: o.rpc });
+            // a damaged file: one error naming it and the problem
+            const model = await loadEntModel(llama, { modelPath, gpuLayers: o.gpuLayers ?? (o.rpc?.length ? "max" : undefined) });
             const context = await model.createContext({ contextSize: o.contextSize, threads: o.threads });
             const mode = chooseMode(model, o.mode);
             const respond = makeResponder(context, mode, o);

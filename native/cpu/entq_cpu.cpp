@@ -252,10 +252,13 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
     }
     entq_scratch & s = *scratch;
 
-    // the view's nb[3] is the stream's byte count; a CPU_ENTQ buffer holds a record instead
+    // the view's nb[3] is the stream's byte count; a CPU_ENTQ buffer holds a record instead. The record
+    // (a pointer) is trusted only there: elsewhere the bytes are a stream from a file or an RPC client
     const uint8_t * buf = (const uint8_t *) w->data;
     uint64_t size = ggml_nbytes(w);
-    if (size >= sizeof(entq_cpu_weight) && entq_rd32(buf) == ENTQ_CPU_WEIGHT_MAGIC) {
+    const ggml_backend_buffer_t wbuf = w->buffer ? w->buffer : w->view_src ? w->view_src->buffer : nullptr;
+    const bool in_entq_buffer = wbuf && entq_cpu_buffer_type() && ggml_backend_buffer_get_type(wbuf) == entq_cpu_buffer_type();
+    if (in_entq_buffer && size >= sizeof(entq_cpu_weight) && entq_rd32(buf) == ENTQ_CPU_WEIGHT_MAGIC) {
         entq_cpu_weight rec;
         memcpy(&rec, buf, sizeof(rec));
         if (rec.is_layout) {

@@ -40,6 +40,8 @@ export interface BenchSettings {
     /** llama-bench's -p and -n, and how many alternating rounds */
     speed: { prompt: number; gen: number; rounds: number } | false;
     imatrixChunks: number;
+    /** rpc-server endpoints that held every layer in llama-perplexity and llama-bench (`--rpc`), if any */
+    rpc?: string[];
 }
 
 export interface BenchResults {

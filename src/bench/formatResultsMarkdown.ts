@@ -70,6 +70,7 @@ export function formatResultsMarkdown(r: BenchResults): string {
                   `ratio to ${r.speedReference}, absolute tokens/s in parentheses (CPU, shared machine: compare ratios).`
                 : "no speed runs."),
         `Machine: ${m.cpu}, ${m.cores} cores; Node ${m.node}; ${m.toolsBuild}. ` +
+            (s.rpc ? `Every layer on the RPC servers ${s.rpc.join(", ")} (llama-perplexity and llama-bench with --rpc, -ngl 999). ` : "") +
             (r.speedRun
                 ? `Speed runs ${r.speedRun.date}, load average ${loads(r.speedRun.loadAverageStart)} at start, ${loads(r.speedRun.loadAverageEnd)} at end.`
                 : `Run ${m.date}, load average ${loads(m.loadAverageStart)} at start, ${loads(m.loadAverageEnd)} at end.`),

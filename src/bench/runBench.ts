@@ -14,6 +14,7 @@ import { selectTensors } from "../convert/selectTensors.js";
 import { ggmlTypes } from "../gguf/ggmlTypes.js";
 import { readGguf } from "../gguf/readGguf.js";
 import { buildLlamaTools, type LlamaTools } from "../runtime/buildLlamaTools.js";
+import { checkRpcServer } from "../runtime/checkRpcServer.js";
 import { BenchError } from "./BenchError.js";
 import type { BenchArtefact, BenchResults, BenchSettings, SpeedStats } from "./BenchResults.js";
 import { bitsPerWeight, readWeightTensors } from "./bitsPerWeight.js";
@@ -48,6 +49,8 @@ export interface RunBenchOptions {
     speed?: { prompt?: number; gen?: number; rounds?: number } | false;
     /** build the tools when missing (default "auto") or fail ("never") */
     toolsBuild?: "auto" | "never";
+    /** `entgguf rpc-server` endpoints ("host:port") that take every layer in llama-perplexity and llama-bench (--rpc, -ngl 999) */
+    rpc?: string[];
     log?: (message: string) => void;
     signal?: AbortSignal;
 }
@@ -82,7 +85,8 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         chunks: options.chunks ?? 20,
         threads,
         speed: options.speed === false ? false : { prompt: options.speed?.prompt ?? 128, gen: options.speed?.gen ?? 32, rounds: options.speed?.rounds ?? 3 },
-        imatrixChunks: options.imatrixChunks ?? options.chunks ?? 20
+        imatrixChunks: options.imatrixChunks ?? options.chunks ?? 20,
+        ...(options.rpc?.length ? { rpc: options.rpc } : {})
     };
     if (!existsSync(source)) throw new BenchError("INPUT", `source model ${source} does not exist`);
     if (!existsSync(text)) throw new BenchError("INPUT", `text file ${text} does not exist`);
@@ -107,6 +111,9 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     }
 
     const tools: LlamaTools = await buildLlamaTools({ build: options.toolsBuild ?? "auto", log });
+    const rpc = options.rpc?.length ? options.rpc.join(",") : undefined;
+    for (const endpoint of options.rpc ?? []) await checkRpcServer(endpoint); // a clear error, not an abort inside a tool
+    const rpcArgs = rpc ? ["--rpc", rpc, "-ngl", "999"] : [];
     for (const d of ["models", "logs", "cache"]) mkdirSync(join(outDir, d), { recursive: true });
     const loadStart = loadavg();
     const commands: string[] = [];
@@ -199,14 +206,14 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
 
     // quality: the source's logits once, then every model against them
     const baseLogits = join(outDir, "source-logits.kld");
-    const qualityArgs = ["-c", String(settings.ctx), "--chunks", String(settings.chunks), "-t", String(threads)];
-    const base = await cached("perplexity-source", { sourceKey, evalHash, ctx: settings.ctx, chunks: settings.chunks, tools: tools.buildId }, stepTitle("llama-perplexity on the source (saves its logits)"), async () => {
+    const qualityArgs = ["-c", String(settings.ctx), "--chunks", String(settings.chunks), "-t", String(threads), ...rpcArgs];
+    const base = await cached("perplexity-source", { sourceKey, evalHash, ctx: settings.ctx, chunks: settings.chunks, tools: tools.buildId, rpc }, stepTitle("llama-perplexity on the source (saves its logits)"), async () => {
         return perplexity(["-m", source, "-f", evalText, ...qualityArgs, "--kl-divergence-base", baseLogits], "perplexity-source.log");
     }, [baseLogits]);
     artefacts[0]!.perplexity = base;
     const baseKey = fileKey(baseLogits);
     for (const a of artefacts.slice(1)) {
-        a.perplexity = await cached(`perplexity-${a.label}`, { model: fileKey(a.file), baseKey, ctx: settings.ctx, chunks: settings.chunks, tools: tools.buildId }, stepTitle(`llama-perplexity + KL-divergence: ${a.label}`), async () => {
+        a.perplexity = await cached(`perplexity-${a.label}`, { model: fileKey(a.file), baseKey, ctx: settings.ctx, chunks: settings.chunks, tools: tools.buildId, rpc }, stepTitle(`llama-perplexity + KL-divergence: ${a.label}`), async () => {
             return perplexity(["-m", a.file, "--kl-divergence-base", baseLogits, "--kl-divergence", ...qualityArgs], `perplexity-${a.label}.log`);
         });
     }
@@ -217,7 +224,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         const sp = settings.speed;
         const speeds = await cached(
             "speed",
-            { models: artefacts.map((a) => fileKey(a.file)), sp, threads, tools: tools.buildId, format: 2 },
+            { models: artefacts.map((a) => fileKey(a.file)), sp, threads, tools: tools.buildId, format: 2, rpc },
             stepTitle(`llama-bench: ${artefacts.length} models, ${sp.rounds} alternating rounds (pp${sp.prompt}, tg${sp.gen}, ${threads} threads)`),
             async () => {
                 const started = Date.now();
@@ -225,7 +232,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
                 const samples = new Map<string, { pp: number[]; tg: number[] }>(artefacts.map((a) => [a.file, { pp: [], tg: [] }]));
                 for (let r = 0; r < sp.rounds; r++) {
                     const order = r % 2 ? [...artefacts].reverse() : artefacts;
-                    const args = [...order.flatMap((a) => ["-m", a.file]), "-p", String(sp.prompt), "-n", String(sp.gen), "-t", String(threads), "-r", "2", "-o", "jsonl"];
+                    const args = [...order.flatMap((a) => ["-m", a.file]), "-p", String(sp.prompt), "-n", String(sp.gen), "-t", String(threads), "-r", "2", "-o", "jsonl", ...rpcArgs];
                     const { stdout } = await tool("llama-bench", args, `bench-round${r + 1}.log`);
                     for (const t of parseLlamaBenchOutput(stdout)) {
                         const s = samples.get(t.model);

@@ -22,6 +22,12 @@ export interface EntLlamaBuildOptions {
     gpu?: EntLlamaGpu;
     /** CMAKE_CUDA_ARCHITECTURES for gpu "cuda", e.g. "89" or "80;90"; default: node-llama-cpp's choice */
     cudaArchitectures?: string;
+    /**
+     * also build llama.cpp's RPC backend (GGML_RPC=ON): what getEntLlama({ rpcServers }) runs. Its own build,
+     * because with RPC compiled in llama.cpp reports GPU offloading as supported, and node-llama-cpp then refuses
+     * `gpuLayers: "max"` on a machine without a GPU ("Not enough VRAM") instead of running on the CPU
+     */
+    rpc?: boolean;
     /** progress messages (default: to stderr with an [entgguf] prefix) */
     log?: (message: string) => void;
 }
@@ -30,6 +36,7 @@ export interface EntLlamaBuild {
     /** hash of the patch set, the native sources compiled into llama.cpp, the release and the options */
     buildId: string;
     gpu: EntLlamaGpu;
+    rpc: boolean;
     /** what node-llama-cpp's getLlama() must be given to find (or make) this build */
     cmakeOptions: Record<string, string>;
     source: LlamaSource;
@@ -122,20 +129,22 @@ function findBinaryDir(buildId: string): string | undefined {
 export async function resolveEntLlamaBuild(options: EntLlamaBuildOptions = {}): Promise<EntLlamaBuild> {
     const log = options.log ?? defaultLog;
     const gpu = options.gpu ?? defaultGpu();
+    const rpc = options.rpc ?? false;
     const source = await prepareLlamaSource({ log });
     const { hash: patchHash } = applyPatches(source.dir, source.release, log);
     linkSourceForNodeLlamaCpp(source.dir, log);
     linkNativeIntoSource(source.dir);
 
     const h = createHash("sha256");
-    h.update(JSON.stringify({ patchHash, release: source.release, nlc: source.nodeLlamaCppVersion, gpu, arch: options.cudaArchitectures ?? null }));
+    h.update(JSON.stringify({ patchHash, release: source.release, nlc: source.nodeLlamaCppVersion, gpu, arch: options.cudaArchitectures ?? null, ...(rpc ? { rpc } : {}) }));
     for (const dir of nativeSourceDirs(gpu)) hashTree(h, dir);
     const buildId = h.digest("hex").slice(0, 16);
 
     // no paths here: node-llama-cpp names the build folder after these options
     const cmakeOptions: Record<string, string> = { ENTGGUF_BUILD_ID: buildId };
+    if (rpc) cmakeOptions.GGML_RPC = "ON";
     if (gpu === "cuda" && options.cudaArchitectures) cmakeOptions.CMAKE_CUDA_ARCHITECTURES = options.cudaArchitectures;
-    return { buildId, gpu, cmakeOptions, source, binaryDir: findBinaryDir(buildId) };
+    return { buildId, gpu, rpc, cmakeOptions, source, binaryDir: findBinaryDir(buildId) };
 }
 
 /** getLlama() options that load exactly this build and nothing else (no prebuilt binary, no download). */
@@ -180,7 +189,7 @@ export async function buildLlama(options: EntLlamaBuildOptions & { force?: boole
 
 export function buildingMessage(build: EntLlamaBuild): string {
     return (
-        `building llama.cpp ${build.source.release} with entgguf's patches (${build.gpu === "cuda" ? "CPU + CUDA" : build.gpu === "metal" ? "CPU + Metal" : "CPU"}, build ${build.buildId}); ` +
+        `building llama.cpp ${build.source.release} with entgguf's patches (${build.gpu === "cuda" ? "CPU + CUDA" : build.gpu === "metal" ? "CPU + Metal" : "CPU"}${build.rpc ? " + RPC" : ""}, build ${build.buildId}); ` +
         `this takes a few minutes and happens once per patch set`
     );
 }

@@ -11,7 +11,8 @@ import { packageRoot } from "../native/binding.js";
 import { defaultLog, resolveEntLlamaBuild } from "./buildLlama.js";
 import type { LlamaSource } from "./prepareLlamaSource.js";
 
-export const LLAMA_TOOL_NAMES = ["llama-quantize", "llama-perplexity", "llama-bench", "llama-imatrix", "test-backend-ops"] as const;
+// ggml-rpc-server (llama.cpp's rpc-server): `entgguf rpc-server`, a machine lending its memory to a client (`--rpc`; README "Across machines")
+export const LLAMA_TOOL_NAMES = ["llama-quantize", "llama-perplexity", "llama-bench", "llama-imatrix", "test-backend-ops", "ggml-rpc-server"] as const;
 export type LlamaToolName = (typeof LLAMA_TOOL_NAMES)[number];
 
 export interface LlamaTools {
@@ -97,6 +98,8 @@ function configureArgs(source: LlamaSource, dir: string, generator: string | und
         "-DLLAMA_BUILD_EXAMPLES=OFF",
         "-DLLAMA_BUILD_SERVER=OFF",
         "-DLLAMA_BUILD_APP=OFF",
+        // the RPC backend, as in the runtime build: rpc-server and the tools' --rpc option
+        "-DGGML_RPC=ON",
         // no HTTPS downloads: the tools only read local files
         "-DLLAMA_OPENSSL=OFF",
         `-DCMAKE_PROJECT_INCLUDE=${join(extras, "inject.cmake")}`
@@ -195,7 +198,7 @@ function isCurrent(dir: string, buildId: string): boolean {
  * The patched llama.cpp tools for the current patch set and native sources, built when missing.
  * One CMake tree per release (.cache/tools/<release>-cpu/) is rebuilt incrementally when the build id
  * changes (a native/cpu edit recompiles a file, not the tree); a stamp records the id it was built for.
- * A first build compiles ggml, llama, llama-common and the five tools: ~10 minutes on 2 busy cores.
+ * A first build compiles ggml, llama, llama-common and the six tools: ~10 minutes on 2 busy cores.
  */
 export async function buildLlamaTools(options: BuildLlamaToolsOptions = {}): Promise<LlamaTools> {
     const log = options.log ?? defaultLog;
