@@ -80,7 +80,8 @@ static inline int entq_plan(uint32_t K, uint32_t N, const uint8_t *codes, const 
     uint64_t rows = target / K;
     const uint32_t unit = p->n_expert ? N / p->n_expert : N;  /* a segment never spans two experts */
     pl->rows_per_seg = rows < 1 ? 1 : rows > unit ? unit : (uint32_t)rows;
-    while (unit % pl->rows_per_seg) pl->rows_per_seg--;  /* the largest divisor of an expert's rows within the target */
+    if (p->n_expert)
+        while (unit % pl->rows_per_seg) pl->rows_per_seg--;  /* the largest divisor of an expert's rows within the target */
     pl->n_seg = (uint32_t)(((uint64_t)N + pl->rows_per_seg - 1) / pl->rows_per_seg);
 
     const uint64_t n = (uint64_t)K * N;

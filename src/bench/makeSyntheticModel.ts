@@ -33,7 +33,7 @@ export const SYNTHETIC_1B: SyntheticModelShape = { layers: 22, dim: 2048, ffn: 5
 /** ~70 M parameters for `entgguf bench` runs (docs/BENCHMARKS.md): every row a multiple of 256, so k-quants apply unchanged. */
 export const SYNTHETIC_BENCH: SyntheticModelShape = { layers: 6, dim: 1024, ffn: 2816, heads: 16, kvHeads: 4, vocab: 2048, type: "f16", seed: 1 };
 
-/** A small Mixtral-like model (8 experts, 2 used) for MoE tests and benchmarks: ~50 M parameters, 90% of them in experts. */
+/** A small Mixtral-like model (8 experts, 2 used) for MoE benchmarks: ~81 M parameters, 93% of them in experts (~25 M active per token). */
 export const SYNTHETIC_MOE: SyntheticModelShape = {
     layers: 4,
     dim: 512,
