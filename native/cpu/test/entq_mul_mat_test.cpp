@@ -325,7 +325,8 @@ TEST(entq_cpu_supports_mul_mat_id_only_in_kernel_shapes) {
     CHECK(w->ne[0] == 64 && w->ne[1] == 8 && w->ne[2] == 4 && ggml_nbytes(w) == c.stream.size());
     ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     ggml_tensor * x = ggml_new_tensor_3d(g.ctx, GGML_TYPE_F32, 64, 1, 5);
-    CHECK(!ggml_backend_dev_supports_op(cpu, ggml_mul_mat(g.ctx, w, ggml_new_tensor_2d(g.ctx, GGML_TYPE_F32, 64, 5))));  // a stack is not one matrix
+    // a stack is not one matrix: a batched mul_mat over it is refused
+    CHECK(!ggml_backend_dev_supports_op(cpu, ggml_mul_mat(g.ctx, w, ggml_new_tensor_3d(g.ctx, GGML_TYPE_F32, 64, 5, 4))));
     for (int bad = -1; bad < 4; bad++) {
         ggml_tensor * ids = ggml_new_tensor_2d(g.ctx, GGML_TYPE_I32, 2, 5);
         ggml_tensor * mm = ggml_mul_mat_id(g.ctx, w, x, ids);
