@@ -6,6 +6,7 @@
 // load time, prompt tokens/s (one batch) and greedy generation tokens/s at batch 1; for ENTQ also what the
 // CPU_ENTQ buffer reports (coded weights in memory vs in the file, repack time).
 // Usage: npm run bench:runtime [-- --bits 2.5 --threads 2 --tokens 64 --prompt 128 --rounds 3 --models ENTQ,ENTQ-rANS,Q8_0,Q4_K_M,F16]
+// --moe: the synthetic mixture-of-experts model instead (SYNTHETIC_MOE: 8 experts, 2 used, experts coded through MUL_MAT_ID).
 // (also ENTQ-unverified and ENTQ-rANS-unverified: ENTGGUF_VERIFY=0, for the load-time checksum's cost)
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
@@ -16,7 +17,7 @@ import { parseArgs } from "node:util";
 
 import { LlamaLogLevel, type Token } from "node-llama-cpp";
 
-import { makeSyntheticModel, SYNTHETIC_1B } from "../src/bench/makeSyntheticModel.js";
+import { makeSyntheticModel, SYNTHETIC_1B, SYNTHETIC_MOE } from "../src/bench/makeSyntheticModel.js";
 import { quantizeQ8_0 } from "../src/bench/quantizeQ8_0.js";
 import { convertModel } from "../src/convert/convertModel.js";
 import { packageRoot } from "../src/native/binding.js";
@@ -30,6 +31,7 @@ const { values } = parseArgs({
         tokens: { type: "string", default: "64" },
         prompt: { type: "string", default: "128" },
         rounds: { type: "string", default: "3" },
+        moe: { type: "boolean", default: false },
         models: { type: "string", default: "ENTQ,ENTQ-rANS,Q8_0,Q4_K_M,F16" },
         child: { type: "string" } // internal: measure this file once and print one JSON line
     }
@@ -92,12 +94,15 @@ async function cached(file: string, what: string, make: (tmp: string) => Promise
     return file;
 }
 
-const f16 = await cached(join(cache, "synthetic-1b-f16.gguf"), "seeded synthetic Llama, ~2 GB", (tmp) => makeSyntheticModel(tmp, SYNTHETIC_1B));
-const entq = await cached(join(cache, `synthetic-1b-entq-${bits}.gguf`), `ENTQ at ${bits} bits/weight`, (tmp) => convertModel(f16, tmp, { bits, progress: false }));
-const q8 = await cached(join(cache, "synthetic-1b-q8_0.gguf"), "Q8_0, ggml's rounding", (tmp) => quantizeQ8_0(f16, tmp));
+const base = values.moe ? "synthetic-moe" : "synthetic-1b";
+const f16 = await cached(join(cache, `${base}-f16.gguf`), values.moe ? "seeded synthetic MoE Llama, 8 experts, ~0.16 GB" : "seeded synthetic Llama, ~2 GB", (tmp) =>
+    makeSyntheticModel(tmp, values.moe ? SYNTHETIC_MOE : SYNTHETIC_1B)
+);
+const entq = await cached(join(cache, `${base}-entq-${bits}.gguf`), `ENTQ at ${bits} bits/weight`, (tmp) => convertModel(f16, tmp, { bits, progress: false }));
+const q8 = await cached(join(cache, `${base}-q8_0.gguf`), "Q8_0, ggml's rounding", (tmp) => quantizeQ8_0(f16, tmp));
 const wanted = values.models.split(",");
 const q4 = wanted.includes("Q4_K_M")
-    ? await cached(join(cache, "synthetic-1b-q4_k_m.gguf"), "Q4_K_M by llama-quantize", async (tmp) => {
+    ? await cached(join(cache, `${base}-q4_k_m.gguf`), "Q4_K_M by llama-quantize", async (tmp) => {
           const tools = await buildLlamaTools({ log: (m) => console.log(`[entgguf] ${m}`) });
           execFileSync(tools.tools["llama-quantize"], [f16, tmp, "Q4_K_M", String(availableParallelism())], { stdio: "ignore" });
       })
@@ -142,7 +147,7 @@ const q8Gen = ref ? median(ref.samples.map((s) => s.genTps)) : NaN;
 const q8Prompt = ref ? median(ref.samples.map((s) => s.promptTps)) : NaN;
 console.log(
     `\n${started.toISOString()}; ${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores; threads ${threads}; ` +
-        `prompt ${promptTokens} tokens in one batch, then ${genTokens} generated (greedy); median of ${rounds} rounds, order rotated each round, one process per run`
+        `${values.moe ? "synthetic MoE (8 experts, 2 used); " : ""}prompt ${promptTokens} tokens in one batch, then ${genTokens} generated (greedy); median of ${rounds} rounds, order rotated each round, one process per run`
 );
 console.log(`load average (1/5/15 min) before ${loadBefore.map((l) => l.toFixed(2)).join("/")}, after ${loadAfter.map((l) => l.toFixed(2)).join("/")}`);
 const layoutLog = models.find((m) => m.name === "ENTQ")?.samples.find((s) => s.entqLog)?.entqLog;

@@ -22,7 +22,7 @@ export function registerInspectCommand(program: Command): void {
             console.log("");
             const rows = r.tensors.map((t) => [
                 t.name,
-                t.entq ? `[${t.entq.shape.join(", ")}]` : `[${t.dims.join(", ")}]`,
+                !t.entq ? `[${t.dims.join(", ")}]` : t.entq.experts ? `[${t.entq.shape[0]}, ${t.entq.shape[1] / t.entq.experts}, ${t.entq.experts}]` : `[${t.entq.shape.join(", ")}]`,
                 t.type,
                 String(t.bytes),
                 t.entq ? t.entq.bitsPerWeight.toFixed(3) : "",
@@ -31,6 +31,13 @@ export function registerInspectCommand(program: Command): void {
                 t.entq ? String(t.entq.segments) : ""
             ]);
             console.log(formatTable(["tensor", "shape", "type", "bytes", "bits/w", "codes", "entropy", "segments"], rows));
+            const moe = r.tensors.filter((t) => t.entq?.expertBitsPerWeight);
+            if (moe.length) {
+                // each expert's own bytes (segments, index entries, row scales); the shared header and table are in bits/w above
+                console.log("\nbits/weight per expert (its segments and row scales):");
+                console.log(formatTable(["tensor", ...moe[0]!.entq!.expertBitsPerWeight!.map((_, e) => `e${e}`)],
+                    moe.map((t) => [t.name, ...t.entq!.expertBitsPerWeight!.map((b) => b.toFixed(3))])));
+            }
             if (r.codedBitsPerWeight !== undefined) {
                 const coded = r.tensors.filter((t) => t.entq).length;
                 console.log(`\n${coded} coded tensors, ${r.codedBitsPerWeight.toFixed(3)} bits/weight (streams' bytes x 8 / elements, tables and scales included)`);

@@ -84,6 +84,7 @@ Napi::Object infoObject(Napi::Env env, const entq_info &in, bool withTable = tru
     o.Set("scaleBase", in.scale_base);
     o.Set("bytes", (double)in.size);
     o.Set("payloadBytes", in.payload_bytes);
+    o.Set("experts", in.n_expert);
     if (!withTable) return o;
     Napi::Array freqs = Napi::Array::New(env, in.n_sym);
     for (uint32_t i = 0; i < in.n_sym; i++) {
@@ -172,7 +173,7 @@ private:
 };
 
 // encode(codes: Uint8Array, K, N, {codeKind, scaleBase, rowScales: Uint16Array,
-//        codebook?: Uint16Array, segmentSymbols?, probBits?, threads?}) -> Promise
+//        codebook?: Uint16Array, segmentSymbols?, probBits?, experts?, threads?}) -> Promise
 Napi::Value encode(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[3].IsObject()) throw Napi::TypeError::New(env, "encode(codes, K, N, options)");
@@ -195,6 +196,7 @@ Napi::Value encode(const Napi::CallbackInfo &info) {
     p.scale_base = o.Get("scaleBase").As<Napi::Number>().FloatValue();
     p.segment_symbols = u32Opt(o, "segmentSymbols", 0);
     p.prob_bits = u32Opt(o, "probBits", 0);
+    p.n_expert = u32Opt(o, "experts", 0);
     uint32_t threads = u32Opt(o, "threads", 0);
     auto *w = new EncodeWorker(env, std::move(codes), std::move(scales), std::move(codebook), K, N, p, threads);
     Napi::Promise pr = w->promise();
@@ -346,7 +348,20 @@ Napi::Value streamInfo(const Napi::CallbackInfo &info) {
     entq_info in;
     int st = entq_parse(s.data, s.length, &in);
     if (st != ENTQ_OK) throw statusError(env, st, "streamInfo");
-    return infoObject(env, in);
+    Napi::Object o = infoObject(env, in);
+    if (in.n_expert) {  // each expert's own bytes: its segments, their index entries and its row scales
+        const uint8_t *buf = s.data;
+        Napi::Array eb = Napi::Array::New(env, in.n_expert);
+        const uint32_t per = in.n_seg / in.n_expert;
+        for (uint32_t e = 0; e < in.n_expert; e++) {
+            const uint32_t s0 = e * per, s1 = s0 + per;
+            const uint32_t begin = s0 ? entq_rd32(buf + in.index_off + 4 * (uint64_t)(s0 - 1)) : 0;
+            const uint32_t end = entq_rd32(buf + in.index_off + 4 * (uint64_t)(s1 - 1));
+            eb.Set(e, (double)(end - begin) + 4.0 * per + 2.0 * (in.N / in.n_expert));
+        }
+        o.Set("expertBytes", eb);
+    }
+    return o;
 }
 
 // streamHeader(firstBytes) -> the fixed header's fields (version, shape, ...)

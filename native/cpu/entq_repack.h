@@ -121,8 +121,17 @@ static inline entq_repack_result entq_repack(const entq_info * in, const uint8_t
 
     // groups: R rows per stream, ~ENTQ_REPACK_STREAM_SYMBOLS symbols per stream, but at least 4 groups where N allows
     const uint32_t S = ENTQ_LAYOUT_STREAMS;
+    // (of a stack of experts, at least 4 groups per expert, and groups that tile an expert where some R
+    // within a factor 2 of the target allows: a group straddling two experts is decoded whole for either)
+    const uint32_t unit = in->n_expert ? N / in->n_expert : N;
     uint32_t R = std::max<uint32_t>(1, (ENTQ_REPACK_STREAM_SYMBOLS + K - 1) / K);
-    R = std::max<uint32_t>(1, std::min<uint32_t>(R, N / (4 * S)));
+    R = std::max<uint32_t>(1, std::min<uint32_t>(R, unit / (4 * S)));
+    if (in->n_expert)
+        for (uint32_t r = R; r >= std::max<uint32_t>(1, R / 2); r--)
+            if (unit % (S * r) == 0) {
+                R = r;
+                break;
+            }
     const uint32_t G = S * R, n_groups = (N + G - 1) / G, n_streams = n_groups * S;
     // a stream's symbols, in order: rows g G + S j + s
     auto for_stream = [&](const uint8_t * codes, uint32_t idx, auto && f) {

@@ -7,8 +7,15 @@
 // bytes copied back once (the payload never is), entq_parse, table uploaded.
 // Entries die with their buffer (entq_ggml_cuda_forget from free_buffer), so
 // a later model placed at the same address never meets a stale table.
+//
+// A stack of experts [K, N, E] (MUL_MAT_ID) is one stream of E x N rows whose
+// segments never span two experts (docs/FORMAT.md); each expert is described
+// to the kernels as a [K, N] matrix of its own: its payload bytes, its row
+// scales and its segments' index entries, rebased to its first segment (one
+// device copy of the index per weight), sharing the stream's slot table.
 #include "entq_ggml_cuda.cuh"
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -30,10 +37,15 @@ struct entq_weight {
     entq_lane_slot * table = nullptr;  // device, 2^prob_bits slots
     int * status = nullptr;            // device, entq_cuda status pair of the first multiply
     bool checked = false;              // first multiply done and its status was clean
+    // a stack of experts: each one's descriptor and whether its first multiply was clean
+    std::vector<entq_cuda_tensor> experts;
+    std::vector<char> expert_checked;
+    uint32_t * expert_index = nullptr;  // device, the index rebased per expert
     ~entq_weight() {
         // the context may be gone at exit; errors here have no one to report to
         if (table) cudaFree(table);
         if (status) cudaFree(status);
+        if (expert_index) cudaFree(expert_index);
     }
 };
 
@@ -69,7 +81,8 @@ entq_weight * prepare(const ggml_tensor * w, int device, cudaStream_t stream) {
     const size_t header = S - in.payload_bytes;
     CUDA_CHECK(cudaMemcpyAsync(host.get(), d_stream, header, cudaMemcpyDeviceToHost, stream));
     CUDA_CHECK(cudaStreamSynchronize(stream));
-    st = entq_parse_shape(host.get(), S, (uint32_t) w->ne[0], (uint32_t) w->ne[1], &in);
+    st = entq_parse_shape(host.get(), S, (uint32_t) w->ne[0], (uint32_t) (w->ne[1] * w->ne[2]), &in);
+    if (st == ENTQ_OK && in.n_expert != entq_ggml_stream_experts(w->ne[2])) st = ENTQ_ERR_SHAPE;
     if (st != ENTQ_OK) fail(w, entq_status_str(st));
 
     auto e = std::make_unique<entq_weight>();
@@ -81,7 +94,27 @@ entq_weight * prepare(const ggml_tensor * w, int device, cudaStream_t stream) {
     CUDA_CHECK(entq_cuda_status_reset(e->status, stream));
     st = entq_cuda_describe(&in, d_stream, e->table, nullptr, &e->t);
     if (st != ENTQ_OK) fail(w, entq_status_str(st));
-    CUDA_CHECK(cudaStreamSynchronize(stream));  // `slots` goes out of scope
+    std::vector<uint32_t> rebased;
+    if (in.n_expert) {
+        const uint32_t E = in.n_expert, per = in.n_seg / E, rows = in.N / E;
+        rebased.resize(in.n_seg);
+        for (uint32_t x = 0; x < E; x++) {
+            const uint32_t s0 = x * per;
+            const uint32_t begin = s0 ? entq_rd32(host.get() + in.index_off + 4 * (uint64_t) (s0 - 1)) : 0;
+            for (uint32_t j = 0; j < per; j++) rebased[s0 + j] = entq_rd32(host.get() + in.index_off + 4 * (uint64_t) (s0 + j)) - begin;
+            entq_cuda_tensor te = e->t;
+            te.payload += begin;  // a multiple of 4: index entries are
+            te.scales += (size_t) x * rows;
+            te.N = rows;
+            te.n_seg = per;
+            e->experts.push_back(te);
+        }
+        CUDA_CHECK(cudaMalloc(&e->expert_index, rebased.size() * sizeof(uint32_t)));
+        CUDA_CHECK(cudaMemcpyAsync(e->expert_index, rebased.data(), rebased.size() * sizeof(uint32_t), cudaMemcpyHostToDevice, stream));
+        for (uint32_t x = 0; x < E; x++) e->experts[x].index = e->expert_index + (size_t) x * per;
+        e->expert_checked.assign(E, 0);
+    }
+    CUDA_CHECK(cudaStreamSynchronize(stream));  // `slots` and `rebased` go out of scope
     return e.release();
 }
 
@@ -91,65 +124,155 @@ entq_weight * lookup(const ggml_tensor * w, int device) {
     return it == cache.end() ? nullptr : it->second.get();
 }
 
+// The cached weight, prepared on its first multiply.
+entq_weight * weight_for(const ggml_tensor * src0, int device, cudaStream_t stream) {
+    entq_weight * w = lookup(src0, device);
+    if (w) return w;
+    entq_weight * fresh = prepare(src0, device, stream);
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    auto & slot = cache[{device, src0->data}];
+    if (!slot) slot.reset(fresh);
+    else delete fresh;  // another context prepared it meanwhile
+    return slot.get();
+}
+
+// y (t.N x ncols, column-major) = W x (t.K x ncols, column-major), W described by t.
+void multiply(ggml_backend_cuda_context & ctx, const entq_cuda_tensor & t, int * status, const float * x, uint32_t ncols, float * y) {
+    cudaStream_t stream = ctx.stream();
+    if (ncols <= ENTQ_GGML_CUDA_GEMV_MAX_COLS) {
+        CUDA_CHECK(entq_cuda_gemv(&t, x, t.K, y, t.N, ncols, status, stream));
+        return;
+    }
+    // W's codebook values as f16 rows and the activations as f16 (as ggml's cuBLAS path does for
+    // quantised weights), one tensor-core GEMM with f32 accumulation, then the row scales
+    const uint32_t ld = (t.K + 7) & ~7u;  // 16-byte rows for the tensor cores
+    ggml_cuda_pool_alloc<half> wf(ctx.pool(), (size_t) t.N * ld);
+    ggml_cuda_pool_alloc<half> xf(ctx.pool(), (size_t) ncols * ld);
+    CUDA_CHECK(entq_cuda_decode_f16(&t, (uint16_t *) wf.get(), ld, status, stream));
+    CUDA_CHECK(entq_cuda_f32_to_f16(x, t.K, (uint16_t *) xf.get(), ld, t.K, ncols, stream));
+    const float alpha = 1.0f, beta = 0.0f;
+    // column-major view: Y (N x ncols) = Wᵀ-stored (K x N)ᵀ · X (K x ncols)
+    CUBLAS_CHECK(cublasGemmEx(ctx.cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, (int) t.N, (int) ncols, (int) t.K, &alpha,
+                              wf.get(), CUDA_R_16F, (int) ld, xf.get(), CUDA_R_16F, (int) ld, &beta, y, CUDA_R_32F,
+                              (int) t.N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT_TENSOR_OP));
+    CUDA_CHECK(entq_cuda_scale_rows(&t, y, t.N, ncols, stream));
+}
+
+// After a weight's (or an expert's) first multiply, which decoded every one of its segments: its lanes'
+// end states say whether the payload was intact. `expert` < 0 for a matrix.
+void check_first(const ggml_tensor * src0, int * d_status, int expert, cudaStream_t stream) {
+    int status[2];
+    CUDA_CHECK(cudaMemcpyAsync(status, d_status, sizeof(status), cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    if (status[0] != ENTQ_OK) {
+        char what[160];
+        if (expert < 0) snprintf(what, sizeof(what), "segment %d: %s", status[1], entq_status_str(status[0]));
+        else snprintf(what, sizeof(what), "expert %d, its segment %d: %s", expert, status[1], entq_status_str(status[0]));
+        fail(src0, what);
+    }
+}
+
+// dst[c][k] = *(src + off[c] + k) for the routed columns: an expert's activations, side by side.
+__global__ void gather_columns(const char * src, const int64_t * off, uint32_t K, float * dst) {
+    const float * col = (const float *) (src + off[blockIdx.x]);
+    for (uint32_t k = threadIdx.x; k < K; k += blockDim.x) dst[(size_t) blockIdx.x * K + k] = col[k];
+}
+
+// *(dst + off[c] + r) = src[c][r]: an expert's results back to their tokens' slots.
+__global__ void scatter_columns(const float * src, uint32_t N, const int64_t * off, char * dst) {
+    float * col = (float *) (dst + off[blockIdx.x]);
+    for (uint32_t r = threadIdx.x; r < N; r += blockDim.x) col[r] = src[(size_t) blockIdx.x * N + r];
+}
+
 }  // namespace
 
 bool entq_ggml_cuda_supports_op(const ggml_tensor * op) {
-    if (op->type == GGML_TYPE_ENTQ || op->op != GGML_OP_MUL_MAT) return false;
+    if (op->type == GGML_TYPE_ENTQ || (op->op != GGML_OP_MUL_MAT && op->op != GGML_OP_MUL_MAT_ID)) return false;
     const ggml_tensor * w = op->src[0];
     const ggml_tensor * x = op->src[1];
     if (!w || !x || w->type != GGML_TYPE_ENTQ || x->type != GGML_TYPE_F32 || op->type != GGML_TYPE_F32) return false;
-    if (w->ne[2] != 1 || w->ne[3] != 1 || w->ne[0] > UINT32_MAX || w->ne[1] > UINT32_MAX) return false;
+    if (w->ne[3] != 1 || w->ne[0] > UINT32_MAX || w->ne[1] * w->ne[2] > UINT32_MAX) return false;
     // every shape the kernels index by: a malformed graph (e.g. received over RPC) is refused, not run
-    if (x->ne[0] != w->ne[0] || op->ne[0] != w->ne[1] || op->ne[1] != x->ne[1] || op->ne[2] != x->ne[2] || op->ne[3] != x->ne[3]) return false;
-    return ggml_is_contiguous(x) && ggml_is_contiguous(op);
+    if (x->ne[0] != w->ne[0] || op->ne[0] != w->ne[1]) return false;
+    if (op->op == GGML_OP_MUL_MAT) {
+        if (w->ne[2] != 1 || op->ne[1] != x->ne[1] || op->ne[2] != x->ne[2] || op->ne[3] != x->ne[3]) return false;
+        return ggml_is_contiguous(x) && ggml_is_contiguous(op);
+    }
+    // ids [n_used, n_tokens]; x [K, 1 or n_used, n_tokens]; dst [N, n_used, n_tokens]
+    const ggml_tensor * ids = op->src[2];
+    return ids && ids->type == GGML_TYPE_I32 && ids->nb[0] == sizeof(int32_t) && ids->ne[2] == 1 && ids->ne[3] == 1 &&
+           w->ne[2] <= 65535 && x->ne[3] == 1 && x->ne[1] >= 1 && ids->ne[0] % x->ne[1] == 0 && ids->ne[1] == x->ne[2] &&
+           op->ne[1] == ids->ne[0] && op->ne[2] == ids->ne[1] && op->ne[3] == 1 && x->nb[0] == sizeof(float) &&
+           op->nb[0] == sizeof(float);
 }
 
 void entq_ggml_cuda_mul_mat(ggml_backend_cuda_context & ctx, const ggml_tensor * src0, const ggml_tensor * src1, ggml_tensor * dst) {
-    GGML_ASSERT(entq_ggml_cuda_supports_op(dst) && src0->buffer);
+    GGML_ASSERT(entq_ggml_cuda_supports_op(dst) && dst->op == GGML_OP_MUL_MAT && src0->buffer);
     cudaStream_t stream = ctx.stream();
-    entq_weight * w = lookup(src0, ctx.device);
-    if (!w) {
-        entq_weight * fresh = prepare(src0, ctx.device, stream);
-        std::lock_guard<std::mutex> lock(cache_mutex);
-        auto & slot = cache[{ctx.device, src0->data}];
-        if (!slot) slot.reset(fresh);
-        else delete fresh;  // another context prepared it meanwhile
-        w = slot.get();
-    }
-    const entq_cuda_tensor & t = w->t;
-    const uint32_t ncols = (uint32_t) ggml_nrows(src1);
-    const float * x = (const float *) src1->data;
-    float * y = (float *) dst->data;
-
-    if (ncols <= ENTQ_GGML_CUDA_GEMV_MAX_COLS) {
-        CUDA_CHECK(entq_cuda_gemv(&t, x, t.K, y, t.N, ncols, w->status, stream));
-    } else {
-        // W's codebook values as f16 rows and the activations as f16 (as ggml's cuBLAS path does for
-        // quantised weights), one tensor-core GEMM with f32 accumulation, then the row scales
-        const uint32_t ld = (t.K + 7) & ~7u;  // 16-byte rows for the tensor cores
-        ggml_cuda_pool_alloc<half> wf(ctx.pool(), (size_t) t.N * ld);
-        ggml_cuda_pool_alloc<half> xf(ctx.pool(), (size_t) ncols * ld);
-        CUDA_CHECK(entq_cuda_decode_f16(&t, (uint16_t *) wf.get(), ld, w->status, stream));
-        CUDA_CHECK(entq_cuda_f32_to_f16(x, t.K, (uint16_t *) xf.get(), ld, t.K, ncols, stream));
-        const float alpha = 1.0f, beta = 0.0f;
-        // column-major view: Y (N x ncols) = Wᵀ-stored (K x N)ᵀ · X (K x ncols)
-        CUBLAS_CHECK(cublasGemmEx(ctx.cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, (int) t.N, (int) ncols, (int) t.K, &alpha,
-                                  wf.get(), CUDA_R_16F, (int) ld, xf.get(), CUDA_R_16F, (int) ld, &beta, y, CUDA_R_32F,
-                                  (int) t.N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT_TENSOR_OP));
-        CUDA_CHECK(entq_cuda_scale_rows(&t, y, t.N, ncols, stream));
-    }
-
+    entq_weight * w = weight_for(src0, ctx.device, stream);
+    multiply(ctx, w->t, w->status, (const float *) src1->data, (uint32_t) ggml_nrows(src1), (float *) dst->data);
     if (!w->checked) {
-        // every segment was just decoded: its lane end states say whether the payload was intact
-        int status[2];
-        CUDA_CHECK(cudaMemcpyAsync(status, w->status, sizeof(status), cudaMemcpyDeviceToHost, stream));
-        CUDA_CHECK(cudaStreamSynchronize(stream));
-        if (status[0] != ENTQ_OK) {
-            char what[128];
-            snprintf(what, sizeof(what), "segment %d: %s", status[1], entq_status_str(status[0]));
+        check_first(src0, w->status, -1, stream);
+        w->checked = true;
+    }
+}
+
+void entq_ggml_cuda_mul_mat_id(ggml_backend_cuda_context & ctx, ggml_tensor * dst) {
+    const ggml_tensor * src0 = dst->src[0];
+    const ggml_tensor * src1 = dst->src[1];
+    const ggml_tensor * ids = dst->src[2];
+    GGML_ASSERT(entq_ggml_cuda_supports_op(dst) && dst->op == GGML_OP_MUL_MAT_ID && src0->buffer);
+    cudaStream_t stream = ctx.stream();
+    entq_weight * w = weight_for(src0, ctx.device, stream);
+    const int64_t E = src0->ne[2], n_used = ids->ne[0], n_tok = ids->ne[1];
+    if ((int64_t) w->experts.size() != E) fail(src0, "a stack of experts whose stream holds another number of experts");
+
+    // the routing, on the host
+    std::vector<int32_t> h_ids((size_t) n_used * n_tok);
+    CUDA_CHECK(cudaMemcpy2DAsync(h_ids.data(), n_used * sizeof(int32_t), ids->data, ids->nb[1], n_used * sizeof(int32_t), n_tok,
+                                 cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    // each expert's columns: byte offsets of their activations in src1 and of their results in dst
+    std::vector<uint32_t> first(E + 1, 0);
+    for (int32_t e : h_ids) {
+        if (e < 0 || e >= E) {
+            char what[96];
+            snprintf(what, sizeof(what), "expert id %d out of range [0, %lld)", e, (long long) E);
             fail(src0, what);
         }
-        w->checked = true;
+        first[e + 1]++;
+    }
+    for (int64_t e = 0; e < E; e++) first[e + 1] += first[e];
+    const uint32_t n_cols = first[E];
+    std::vector<int64_t> offs(2 * (size_t) n_cols);  // [x offsets | y offsets]
+    std::vector<uint32_t> fill(first.begin(), first.end() - 1);
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t u = 0; u < n_used; u++) {
+            const uint32_t c = fill[h_ids[(size_t) t * n_used + u]]++;
+            offs[c] = (u % src1->ne[1]) * (int64_t) src1->nb[1] + t * (int64_t) src1->nb[2];
+            offs[n_cols + c] = u * (int64_t) dst->nb[1] + t * (int64_t) dst->nb[2];
+        }
+    ggml_cuda_pool_alloc<int64_t> d_offs(ctx.pool(), offs.size());
+    // from pageable memory: the call returns once `offs` is staged
+    CUDA_CHECK(cudaMemcpyAsync(d_offs.get(), offs.data(), offs.size() * sizeof(int64_t), cudaMemcpyHostToDevice, stream));
+
+    const uint32_t K = (uint32_t) src0->ne[0], N = (uint32_t) src0->ne[1];
+    uint32_t most = 0;
+    for (int64_t e = 0; e < E; e++) most = std::max(most, first[e + 1] - first[e]);
+    ggml_cuda_pool_alloc<float> xg(ctx.pool(), (size_t) K * most);
+    ggml_cuda_pool_alloc<float> yg(ctx.pool(), (size_t) N * most);
+    for (int64_t e = 0; e < E; e++) {
+        const uint32_t n = first[e + 1] - first[e];
+        if (n == 0) continue;  // no token routes here: not decoded
+        gather_columns<<<n, 256, 0, stream>>>((const char *) src1->data, d_offs.get() + first[e], K, xg.get());
+        CUDA_CHECK(cudaGetLastError());
+        multiply(ctx, w->experts[e], w->status, xg.get(), n, yg.get());
+        scatter_columns<<<n, 256, 0, stream>>>(yg.get(), N, d_offs.get() + n_cols + first[e], (char *) dst->data);
+        CUDA_CHECK(cudaGetLastError());
+        if (!w->expert_checked[e]) {
+            check_first(src0, w->status, (int) e, stream);
+            w->expert_checked[e] = 1;
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 #include "ggml-cuda/common.cuh"
 
 /* MUL_MAT of a coded [K, N] weight view by contiguous f32 activations into
- * f32. Any other op touching a coded tensor: false. (Where the weight may
+ * f32, and MUL_MAT_ID of a coded [K, N, E] expert stack by f32 activations
+ * and i32 expert ids. Any other op touching a coded tensor: false. (Where the weight may
  * live is ggml-cuda.cu's call: its buffer type checks are local to it.) */
 bool entq_ggml_cuda_supports_op(const ggml_tensor * op);
 
@@ -18,6 +19,14 @@ bool entq_ggml_cuda_supports_op(const ggml_tensor * op);
  * one synchronisation per weight, never inside a CUDA graph capture (see
  * entq_ggml_cuda_graph_ready). A corrupt stream aborts naming the tensor. */
 void entq_ggml_cuda_mul_mat(ggml_backend_cuda_context & ctx, const ggml_tensor * src0, const ggml_tensor * src1, ggml_tensor * dst);
+
+/* dst[:, u, t] = expert ids[u, t] of src0 (coded [K, N, E]) x src1[:, u % ne11, t].
+ * The ids are read on the host (one synchronisation, as ggml-cuda's own
+ * MUL_MAT_ID fallback does); each routed expert's columns are gathered, its
+ * rows alone decoded by the same kernels as entq_ggml_cuda_mul_mat (as a
+ * [K, N] matrix over its own segments), and the results scattered back.
+ * Experts no token routes to are not decoded. */
+void entq_ggml_cuda_mul_mat_id(ggml_backend_cuda_context & ctx, ggml_tensor * dst);
 
 /* False while the graph holds a coded weight whose first multiply has not
  * run yet: that one synchronises, so the graph must run without capture. */

@@ -74,7 +74,9 @@ int main(int argc, char ** argv) {
         entq_build_dtable(&e, buf, &table);
         const int st = entq_decode_dequantize(&e, buf, &table, 0, e.n_seg, values.data(), row.data());
         if (st != ENTQ_OK) return fail(src + ": tensor '" + t->name + "': " + entq_status_str(st));
-        ggml_tensor * w = ggml_new_tensor_2d(made, out_type, e.K, e.N);
+        // a stack of experts keeps its [K, N, E] shape (the model asks for it)
+        ggml_tensor * w = e.n_expert ? ggml_new_tensor_3d(made, out_type, e.K, e.N / e.n_expert, e.n_expert)
+                                     : ggml_new_tensor_2d(made, out_type, e.K, e.N);
         ggml_set_name(w, t->name);
         if (out_type == GGML_TYPE_F32) std::memcpy(w->data, values.data(), values.size() * sizeof(float));
         else ggml_fp32_to_fp16_row(values.data(), (ggml_fp16_t *) w->data, (int64_t) values.size());

@@ -12,6 +12,16 @@
  * the patched ggml_nbytes() returns nb[3] for this type: the blob's own
  * nb[3] is S too, and ggml_dup_tensor_layout() copies strides, so every copy
  * a scheduler makes moves exactly the whole stream.
+ *
+ * A 3-D mixture-of-experts weight [K, N, E] (MUL_MAT_ID) is one stream whose
+ * header holds E experts and E x N rows, each expert's rows whole segments
+ * (docs/FORMAT.md); its view is
+ *
+ *     ne = [K, N, E, 1],  nb = [0, 0, 0, S]
+ *
+ * with nb2 = 0 too: an expert is found by its rows in the stream (rows
+ * e N .. e N + N - 1, segments e N / R ..), not by a byte stride, since
+ * experts code to different sizes.
  */
 #ifndef ENTQ_GGML_H
 #define ENTQ_GGML_H
@@ -29,14 +39,15 @@
 static_assert((int) GGML_TYPE_ENTQ == ENTQ_GGML_TYPE_ID, "patched ggml.h and entq_format.h disagree on the type id");
 #endif
 
-/* The [K, N] view of a 1-D coded blob; the view is named "<blob>.entq" so
- * that loaders keyed by tensor name (weights map, tensors_by_name) skip it. */
-static inline struct ggml_tensor * entq_ggml_weight_view(struct ggml_context * ctx, struct ggml_tensor * blob, int64_t K, int64_t N) {
+/* The [K, N] (E = 1) or [K, N, E] view of a 1-D coded blob; the view is named
+ * "<blob>.entq" so that loaders keyed by tensor name (weights map,
+ * tensors_by_name) skip it. */
+static inline struct ggml_tensor * entq_ggml_weight_view(struct ggml_context * ctx, struct ggml_tensor * blob, int64_t K, int64_t N, int64_t E) {
     const size_t S = (size_t) blob->ne[0];
     struct ggml_tensor * v = ggml_view_1d(ctx, blob, (int64_t) S, 0);
     v->ne[0] = K;
     v->ne[1] = N;
-    v->ne[2] = 1;
+    v->ne[2] = E;
     v->ne[3] = 1;
     v->nb[0] = 0;
     v->nb[1] = 0;
@@ -48,10 +59,10 @@ static inline struct ggml_tensor * entq_ggml_weight_view(struct ggml_context * c
 
 /* The same layout on a tensor struct the caller owns (a loader's metadata
  * copy), so backends judge the [K, N] multiply they will really run. */
-static inline void entq_ggml_set_weight_layout(struct ggml_tensor * t, int64_t K, int64_t N, size_t S) {
+static inline void entq_ggml_set_weight_layout(struct ggml_tensor * t, int64_t K, int64_t N, int64_t E, size_t S) {
     t->ne[0] = K;
     t->ne[1] = N;
-    t->ne[2] = 1;
+    t->ne[2] = E;
     t->ne[3] = 1;
     t->nb[0] = 0;
     t->nb[1] = 0;
@@ -59,15 +70,23 @@ static inline void entq_ggml_set_weight_layout(struct ggml_tensor * t, int64_t K
     t->nb[3] = S;
 }
 
+/* The experts a stream of a [K, N, E] weight declares: 0 for a matrix (E = 1). */
+static inline uint32_t entq_ggml_stream_experts(int64_t E) { return E > 1 ? (uint32_t) E : 0; }
+
 /* Checks the fixed header (the first ENTQ_FIXED_HEADER_BYTES of a stream of
- * S bytes) against the shape the model expects, before any data is loaded.
- * Returns NULL when it fits, else a message for "tensor '<name>': ...".
- * The full check (entq_parse) runs once the bytes are in memory. */
-static inline const char * entq_ggml_check_header(const uint8_t * hdr, uint64_t S, int64_t K, int64_t N) {
+ * S bytes) against the shape the model expects, [K, N] or [K, N, E], before
+ * any data is loaded. Returns NULL when it fits, else a message for
+ * "tensor '<name>': ...". The full check (entq_parse) runs once the bytes
+ * are in memory. */
+static inline const char * entq_ggml_check_header(const uint8_t * hdr, uint64_t S, int64_t K, int64_t N, int64_t E) {
     if (S < ENTQ_FIXED_HEADER_BYTES) return "coded stream shorter than its fixed header";
     if (memcmp(hdr, ENTQ_MAGIC, 4) != 0) return "not an ENTQ stream (bad magic)";
     if (entq_rd16(hdr + 4) != ENTQ_VERSION) return "unsupported ENTQ format version (this build reads version " ENTQ_GGML_STR(ENTQ_VERSION) ")";
-    if ((int64_t) entq_rd32(hdr + 8) != K || (int64_t) entq_rd32(hdr + 12) != N) return "stream shape [K, N] does not match the model's weight shape";
+    if (entq_rd16(hdr + 26) != entq_ggml_stream_experts(E)) {
+        return E > 1 ? "the model expects a stack of experts' matrices, the stream holds another number of experts (or one matrix)"
+                     : "the model expects one matrix, the stream holds a stack of experts' matrices";
+    }
+    if ((int64_t) entq_rd32(hdr + 8) != K || (int64_t) entq_rd32(hdr + 12) != N * E) return "stream shape [K, N] does not match the model's weight shape";
     return NULL;
 }
 

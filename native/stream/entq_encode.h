@@ -30,6 +30,7 @@ typedef struct entq_params {
     const uint16_t *row_scales;  /* N x f16 */
     uint32_t segment_symbols;    /* target symbols per segment; 0 = default */
     uint32_t prob_bits;          /* 0 = choose the smallest stream with prob_bits <= ENTQ_AUTO_MAX_PROB_BITS */
+    uint32_t n_expert;           /* 0 = one matrix; else N rows = n_expert experts (<= 65535), segments inside experts */
 } entq_params;
 
 typedef struct entq_plan_t {
@@ -74,9 +75,13 @@ static inline int entq_plan(uint32_t K, uint32_t N, const uint8_t *codes, const 
     pl->K = K;
     pl->N = N;
 
+    if (p->n_expert > 65535 || (p->n_expert && N % p->n_expert)) return ENTQ_ERR_ARG;
     uint64_t target = p->segment_symbols ? p->segment_symbols : ENTQ_DEFAULT_SEGMENT_SYMBOLS;
     uint64_t rows = target / K;
-    pl->rows_per_seg = rows < 1 ? 1 : rows > N ? N : (uint32_t)rows;
+    const uint32_t unit = p->n_expert ? N / p->n_expert : N;  /* a segment never spans two experts */
+    pl->rows_per_seg = rows < 1 ? 1 : rows > unit ? unit : (uint32_t)rows;
+    if (p->n_expert)
+        while (unit % pl->rows_per_seg) pl->rows_per_seg--;  /* the largest divisor of an expert's rows within the target */
     pl->n_seg = (uint32_t)(((uint64_t)N + pl->rows_per_seg - 1) / pl->rows_per_seg);
 
     const uint64_t n = (uint64_t)K * N;
@@ -133,6 +138,7 @@ static inline void entq_write_head(const entq_plan_t *pl, uint8_t *out) {
     entq_wr32(out + 16, pl->rows_per_seg);
     entq_wr32(out + 20, entq_f32_bits(pl->p.scale_base));
     entq_wr16(out + 24, (uint16_t)pl->n_sym);
+    entq_wr16(out + 26, (uint16_t)pl->p.n_expert);
     /* payload size and checksum are written by entq_finish() */
     uint8_t *o = out + ENTQ_FIXED_HEADER_BYTES;
     if (pl->p.code_kind == ENTQ_CODES_CUSTOM)

@@ -18,7 +18,10 @@
  *       16  u32   rows per segment, 1..N (the last segment may hold fewer)
  *       20  f32   scale_base, finite and > 0 (a power of two by convention)
  *       24  u16   n_sym: distinct symbols that occur, 1..256
- *       26  u16   reserved, 0
+ *       26  u16   experts E: 0 = one matrix; E >= 1 = the N rows are E experts'
+ *                 matrices of N / E rows each, one after another (a 3-D
+ *                 [K, N / E, E] weight), E divides N and the rows per
+ *                 segment divide N / E, so no segment spans two experts
  *       28  u32   payload bytes (section 7)
  *       32  u32   CRC-32C of the whole stream with these 4 bytes left out
  *   2. codebook, 256 x f16, only when code kind is ENTQ_CODES_CUSTOM
@@ -213,6 +216,7 @@ ENTQ_HD static inline float entq_int8_to_f32(uint8_t c) { return (float)(int8_t)
 typedef struct entq_info {
     uint32_t version, code_kind, prob_bits, n_sym;
     uint32_t K, N, rows_per_seg, n_seg;
+    uint32_t n_expert;        /* 0: one matrix; else N / n_expert rows per expert */
     float scale_base;
     uint64_t size;            /* the whole stream's bytes */
     uint64_t codebook_off;    /* 0 when the codebook is implied */
@@ -282,7 +286,9 @@ static inline int entq_parse_fixed(const uint8_t *buf, uint64_t size, entq_info 
     if (in->K == 0 || in->N == 0) return ENTQ_ERR_EMPTY;
     if (in->rows_per_seg == 0 || in->rows_per_seg > in->N) return ENTQ_ERR_HEADER;
     if (!entq_isfinite(in->scale_base) || !(in->scale_base > 0.0f)) return ENTQ_ERR_HEADER;
-    if (in->n_sym < 1 || in->n_sym > 256 || entq_rd16(buf + 26) != 0) return ENTQ_ERR_HEADER;
+    if (in->n_sym < 1 || in->n_sym > 256) return ENTQ_ERR_HEADER;
+    in->n_expert = entq_rd16(buf + 26);
+    if (in->n_expert && (in->N % in->n_expert || (in->N / in->n_expert) % in->rows_per_seg)) return ENTQ_ERR_HEADER;
     in->n_seg = (uint32_t)(((uint64_t)in->N + in->rows_per_seg - 1) / in->rows_per_seg);
     return ENTQ_OK;
 }

@@ -258,6 +258,30 @@ TEST(stream_detects_corruption_without_crashing) {
     CHECK(derailed > payload_flips * 9 / 10);
 }
 
+// 3-D weights: the experts' rows in one stream, segments never spanning two experts
+TEST(stream_experts_segments_inside_experts) {
+    const uint32_t K = 10, E = 3, Ne = 6, N = E * Ne;
+    std::vector<uint8_t> codes = makeCodes(K * N, Dist::Laplace, ENTQ_CODES_INT8, 3);
+    std::vector<uint16_t> scales(N, entq_f32_to_f16(1.0f));
+    entq_params p = {ENTQ_CODES_INT8, nullptr, 0.5f, scales.data(), 50, 0, E};  // 5 rows wanted: 3 divides 6
+    entq_plan_t pl;
+    CHECK(entq_plan(K, N, codes.data(), &p, &pl) == ENTQ_OK);
+    CHECK(pl.rows_per_seg == 3 && pl.n_seg == 6);
+    std::vector<uint32_t> scratch((entq_encode_bound(&pl) + 3) / 4);
+    uint64_t size = 0;
+    CHECK(entq_encode(&pl, codes.data(), reinterpret_cast<uint8_t *>(scratch.data()), &size) == ENTQ_OK);
+    std::vector<uint8_t> bytes(reinterpret_cast<uint8_t *>(scratch.data()), reinterpret_cast<uint8_t *>(scratch.data()) + size);
+    entq_info in;
+    CHECK(entq_parse(bytes.data(), bytes.size(), &in) == ENTQ_OK && in.n_expert == E);
+    std::vector<uint8_t> out;
+    CHECK(decodeAll(bytes, out) == ENTQ_OK && out == codes);
+    entq_params bad = p;
+    bad.n_expert = 4;  // does not divide N
+    CHECK(entq_plan(K, N, codes.data(), &bad, &pl) == ENTQ_ERR_ARG);
+    bad.n_expert = 65536;
+    CHECK(entq_plan(K, N, codes.data(), &bad, &pl) == ENTQ_ERR_ARG);
+}
+
 TEST(stream_refuses_bad_header_fields) {
     std::vector<uint8_t> codes = makeCodes(50 * 4, Dist::Laplace, ENTQ_CODES_INT8, 2);
     Encoded e = encode(50, 4, codes, ENTQ_CODES_INT8, 100);
@@ -278,7 +302,9 @@ TEST(stream_refuses_bad_header_fields) {
         CHECK(entq_check_crc(s.data(), s.size()) == ENTQ_ERR_CHECKSUM);
     }
     CHECK(with(16, 9) == ENTQ_ERR_HEADER);     // rows per segment > N
-    CHECK(with(26, 1) == ENTQ_ERR_HEADER);     // reserved
+    CHECK(with(26, 3) == ENTQ_ERR_HEADER);     // experts not dividing N
+    CHECK(with(26, 4) == ENTQ_ERR_HEADER);     // a segment (2 rows) spanning two experts (1 row each)
+    CHECK(with(26, 2) == ENTQ_OK);             // 2 experts of 2 rows: well-formed (parse reads no checksum)
     CHECK(entq_check_crc(e.bytes.data(), e.bytes.size()) == ENTQ_OK);
     std::vector<uint8_t> scaled = e.bytes;
     scaled[ENTQ_FIXED_HEADER_BYTES] ^= 1;  // a row scale: still well-formed, so only the checksum sees it

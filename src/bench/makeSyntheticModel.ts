@@ -17,9 +17,14 @@ export interface SyntheticModelShape {
     kvHeads: number;
     /** at least 259 (3 specials + 256 byte tokens) */
     vocab: number;
-    /** storage of the 2-D weights */
+    /** storage of the 2-D and expert weights */
     type: "f32" | "f16";
     seed: number;
+    /** mixture of experts (like Mixtral): this many experts per layer, each `ffn` wide, in
+     *  ffn_{gate,up,down}_exps [K, N, experts] with an F32 router ffn_gate_inp, instead of ffn_{gate,up,down} */
+    experts?: number;
+    /** experts each token routes to (with experts; default 2) */
+    expertsUsed?: number;
 }
 
 /** About 1 B parameters (TinyLlama-like widths, every dimension a multiple of 256 for k-quants). */
@@ -27,6 +32,20 @@ export const SYNTHETIC_1B: SyntheticModelShape = { layers: 22, dim: 2048, ffn: 5
 
 /** ~70 M parameters for `entgguf bench` runs (docs/BENCHMARKS.md): every row a multiple of 256, so k-quants apply unchanged. */
 export const SYNTHETIC_BENCH: SyntheticModelShape = { layers: 6, dim: 1024, ffn: 2816, heads: 16, kvHeads: 4, vocab: 2048, type: "f16", seed: 1 };
+
+/** A small Mixtral-like model (8 experts, 2 used) for MoE benchmarks: ~81 M parameters, 93% of them in experts (~25 M active per token). */
+export const SYNTHETIC_MOE: SyntheticModelShape = {
+    layers: 4,
+    dim: 512,
+    ffn: 1536,
+    heads: 8,
+    kvHeads: 4,
+    vocab: 2048,
+    type: "f16",
+    seed: 1,
+    experts: 8,
+    expertsUsed: 2
+};
 
 /** xoshiro128**: fast, seeded, 32-bit. */
 class Xoshiro128 {
@@ -128,8 +147,10 @@ function vocabulary(n: number): { tokens: string[]; scores: Float32Array; types:
 
 /** Writes the model to `file` (temp file + rename); returns its tensors' parameter count. */
 export async function makeSyntheticModel(file: string, shape: SyntheticModelShape): Promise<number> {
-    const { layers, dim, ffn, heads, kvHeads, vocab, type, seed } = shape;
+    const { layers, dim, ffn, heads, kvHeads, vocab, type, seed, experts = 0, expertsUsed = 2 } = shape;
     if (vocab < 259) throw new RangeError("vocab must be at least 259 (3 specials + 256 byte tokens)");
+    if (experts && !(Number.isInteger(experts) && experts >= 2 && expertsUsed >= 1 && expertsUsed <= experts))
+        throw new RangeError("experts must be an integer >= 2 and expertsUsed in 1..experts");
     if (dim % heads || heads % kvHeads) throw new RangeError("dim must divide by heads, heads by kvHeads");
     const kvDim = (dim / heads) * kvHeads;
     const v = vocabulary(vocab);
@@ -137,7 +158,7 @@ export async function makeSyntheticModel(file: string, shape: SyntheticModelShap
     const u = (value: number): GgufValue => ({ type: GgufValueType.UINT32, value });
     const metadata = new Map<string, GgufValue>([
         ["general.architecture", s("llama")],
-        ["general.name", s(`synthetic-llama-${layers}x${dim}-seed${seed}`)],
+        ["general.name", s(`synthetic-llama-${layers}x${dim}${experts ? `-${experts}x${expertsUsed}moe` : ""}-seed${seed}`)],
         ["llama.context_length", u(2048)],
         ["llama.embedding_length", u(dim)],
         ["llama.feed_forward_length", u(ffn)],
@@ -146,6 +167,7 @@ export async function makeSyntheticModel(file: string, shape: SyntheticModelShap
         ["llama.attention.head_count_kv", u(kvHeads)],
         ["llama.rope.dimension_count", u(dim / heads)],
         ["llama.attention.layer_norm_rms_epsilon", { type: GgufValueType.FLOAT32, value: 1e-5 }],
+        ...(experts ? ([["llama.expert_count", u(experts)], ["llama.expert_used_count", u(expertsUsed)]] as const) : []),
         ["tokenizer.ggml.model", s("llama")],
         ["tokenizer.ggml.tokens", { type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, items: v.tokens }],
         ["tokenizer.ggml.scores", { type: GgufValueType.ARRAY, itemType: GgufValueType.FLOAT32, items: v.scores }],
@@ -158,6 +180,9 @@ export async function makeSyntheticModel(file: string, shape: SyntheticModelShap
     const tensors: (GgufTensorSpec & { make: (rng: Xoshiro128) => Uint8Array })[] = [];
     const matrix = (name: string, cols: number, rows: number) =>
         tensors.push({ name, type: wType, dims: [cols, rows], make: (rng) => weightRows(rng, rows, cols, type, 1 / Math.sqrt(cols)) });
+    // the experts' matrices one after another: [cols, rows, experts]
+    const stack = (name: string, cols: number, rows: number) =>
+        tensors.push({ name, type: wType, dims: [cols, rows, experts], make: (rng) => weightRows(rng, rows * experts, cols, type, 1 / Math.sqrt(cols)) });
     const norm = (name: string) =>
         tensors.push({
             name,
@@ -173,9 +198,17 @@ export async function makeSyntheticModel(file: string, shape: SyntheticModelShap
         matrix(`blk.${l}.attn_v.weight`, dim, kvDim);
         matrix(`blk.${l}.attn_output.weight`, dim, dim);
         norm(`blk.${l}.ffn_norm.weight`);
-        matrix(`blk.${l}.ffn_gate.weight`, dim, ffn);
-        matrix(`blk.${l}.ffn_up.weight`, dim, ffn);
-        matrix(`blk.${l}.ffn_down.weight`, ffn, dim);
+        if (experts) {
+            // the router stays F32, as converters write it
+            tensors.push({ name: `blk.${l}.ffn_gate_inp.weight`, type: GgmlType.F32, dims: [dim, experts], make: (rng) => weightRows(rng, experts, dim, "f32", 1 / Math.sqrt(dim)) });
+            stack(`blk.${l}.ffn_gate_exps.weight`, dim, ffn);
+            stack(`blk.${l}.ffn_up_exps.weight`, dim, ffn);
+            stack(`blk.${l}.ffn_down_exps.weight`, ffn, dim);
+        } else {
+            matrix(`blk.${l}.ffn_gate.weight`, dim, ffn);
+            matrix(`blk.${l}.ffn_up.weight`, dim, ffn);
+            matrix(`blk.${l}.ffn_down.weight`, ffn, dim);
+        }
     }
     norm("output_norm.weight");
     matrix("output.weight", dim, vocab);

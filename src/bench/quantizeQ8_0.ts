@@ -35,14 +35,14 @@ export function quantizeRowsQ8_0(x: Float32Array): Uint8Array {
     return out;
 }
 
-/** Writes `output`: `input` with its 2-D F32/F16/BF16 weights (row length a multiple of 32) in Q8_0. Returns how many became Q8_0. */
+/** Writes `output`: `input` with its 2-D and 3-D (experts') F32/F16/BF16 weights but MoE routers (as llama-quantize) (row length a multiple of 32) in Q8_0. Returns how many became Q8_0. */
 export async function quantizeQ8_0(input: string, output: string): Promise<number> {
     const reader = await readGguf(input);
     try {
         const { info } = reader;
         const quantize = new Set(
             info.tensors
-                .filter((t) => t.dims.length === 2 && t.dims[0]! % QK8_0 === 0 && t.type !== GgmlType.Q8_0 && READABLE_WEIGHT_TYPES.has(t.type))
+                .filter((t) => (t.dims.length === 2 || t.dims.length === 3) && !t.name.endsWith("ffn_gate_inp.weight") && t.dims[0]! % QK8_0 === 0 && t.type !== GgmlType.Q8_0 && READABLE_WEIGHT_TYPES.has(t.type))
                 .map((t) => t.name)
         );
         await writeGguf(

@@ -7,6 +7,7 @@ import { findModelLambda } from "../quant/findModelLambda.js";
 import { defaultSampleFraction, sampleTensorRate, type TensorRateSample } from "../quant/sampleTensorRate.js";
 import type { ConvertProgress } from "./ConvertProgress.js";
 import type { SourceTensorInfo } from "./ModelSource.js";
+import { codedShape } from "./selectTensors.js";
 
 /** How the "model" split found and kept its lambda. */
 export interface RateSearchReport {
@@ -74,15 +75,15 @@ export class ModelRateSplit {
         progress?: ConvertProgress
     ): Promise<ModelRateSplit> {
         const t0 = performance.now();
-        const fraction = options.sampleFraction ?? defaultSampleFraction(tensors.reduce((a, t) => a + t.dims[0]! * t.dims[1]!, 0));
+        const fraction = options.sampleFraction ?? defaultSampleFraction(tensors.reduce((a, t) => a + codedShape(t.dims).K * codedShape(t.dims).N, 0));
         const samples: TensorRateSample[] = [];
         for (const [i, t] of tensors.entries()) {
             progress?.tensor(i, `${t.name} (sampling rows)`);
             const weights = await read(t);
             samples.push(
                 await sampleTensorRate(weights, {
-                    rows: t.dims[1]!,
-                    cols: t.dims[0]!,
+                    rows: codedShape(t.dims).N,
+                    cols: codedShape(t.dims).K,
                     tensor: t.name,
                     codeKind: options.codeKind,
                     fraction,
@@ -104,7 +105,7 @@ export class ModelRateSplit {
             predictedBits: found.bits,
             evaluations: found.evaluations,
             sampledRows: samples.reduce((a, s) => a + s.sampleRows, 0),
-            rows: tensors.reduce((a, t) => a + t.dims[1]!, 0),
+            rows: tensors.reduce((a, t) => a + codedShape(t.dims).N, 0),
             seconds: (performance.now() - t0) / 1000
         };
         return new ModelRateSplit(samples, target, options.threads, report, found.tensorBits);

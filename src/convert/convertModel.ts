@@ -18,7 +18,7 @@ import { ModelRateSplit, type RateSearchReport } from "./ModelRateSplit.js";
 import { ENTQ_KEYS } from "./entqMetadata.js";
 import { openModelSource, type SourceTensorInfo } from "./ModelSource.js";
 import { READABLE_WEIGHT_TYPES, readWeights } from "./readWeights.js";
-import { selectTensors, type TensorSelectionOptions } from "./selectTensors.js";
+import { codedShape, selectTensors, type TensorSelectionOptions } from "./selectTensors.js";
 
 export interface ConvertOptions extends TensorSelectionOptions {
     /** target bits per weight of the coded tensors (tables and scales included); default 3 unless lambda is given */
@@ -51,8 +51,10 @@ export interface ConvertOptions extends TensorSelectionOptions {
 
 export interface TensorReport {
     name: string;
-    /** [K, N]: row length, rows */
+    /** [K, N]: row length, rows (of a 3-D weight: all its experts' rows) */
     shape: [number, number];
+    /** a 3-D weight's experts (0: a matrix) */
+    experts: number;
     sourceType: string;
     sourceBytes: number;
     codedBytes: number;
@@ -133,7 +135,7 @@ export async function convertModel(input: string, output: string, options: Conve
             );
         }
         const toCode = new Set(choices.filter((c) => c.code).map((c) => c.name));
-        if (toCode.size === 0) throw new ConvertError("NOTHING_TO_CODE", `${input}: no 2-D tensor matches the coding patterns (see --include)`);
+        if (toCode.size === 0) throw new ConvertError("NOTHING_TO_CODE", `${input}: no matrix or expert tensor matches the coding patterns (see --include)`);
 
         const codeKind = options.codes === "int8" ? CodeKind.INT8 : CodeKind.E4M3;
         const method = { l1: QuantMethod.L1, ecq: QuantMethod.Ecq, absmax: QuantMethod.Absmax }[options.objective ?? "l1"];
@@ -143,7 +145,7 @@ export async function convertModel(input: string, output: string, options: Conve
         const progressOut = options.progress === false ? undefined : (options.progress ?? process.stderr);
 
         // one f32 and one code buffer for every tensor: fresh memory costs more than the work on VMs
-        const largest = Math.max(...info.tensors.filter((t) => toCode.has(t.name)).map((t) => t.dims[0]! * t.dims[1]!));
+        const largest = Math.max(...info.tensors.filter((t) => toCode.has(t.name)).map((t) => { const c = codedShape(t.dims); return c.K * c.N; }));
         const weightsBuf = new Float32Array(largest);
         const codesBuf = new Uint8Array(largest);
 
@@ -193,7 +195,7 @@ export async function convertModel(input: string, output: string, options: Conve
         const reports: TensorReport[] = [];
 
         async function codeTensor(t: SourceTensorInfo): Promise<Uint8Array> {
-            const [K, N] = [t.dims[0]!, t.dims[1]!];
+            const { K, N, experts } = codedShape(t.dims);
             const weights = await readWeights(reader, t, weightsBuf);
             const q = await quantizeTensor(weights, {
                 rows: N,
@@ -216,6 +218,7 @@ export async function convertModel(input: string, output: string, options: Conve
                 scaleBase: q.scaleBase,
                 rowScales: q.rowScales,
                 segmentSymbols: options.segmentSymbols,
+                experts,
                 threads: options.threads
             });
             await split?.coded(e.stream.length);
@@ -224,6 +227,7 @@ export async function convertModel(input: string, output: string, options: Conve
             reports.push({
                 name: t.name,
                 shape: [K, N],
+                experts,
                 sourceType: ggmlTypes.get(t.type)!.name,
                 sourceBytes: t.byteSize,
                 codedBytes: e.stream.length,

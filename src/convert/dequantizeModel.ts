@@ -1,5 +1,6 @@
 // The reference twin of a coded model: every ENTQ stream replaced by its exact
-// dequantised values in F32 (shape [K, N] from the stream's header), all else
+// dequantised values in F32 (shape [K, N] from the stream's header, or
+// [K, N / E, E] for a stream of E experts), all else
 // copied byte for byte. Runtimes are checked against this model.
 import { basename } from "node:path";
 
@@ -27,13 +28,14 @@ export async function dequantizeModel(input: string, output: string, options: { 
                 continue;
             }
             const head = await reader.readTensorData(t, { length: Math.min(t.byteSize, native.fixedHeaderBytes) });
-            let shape: { K: number; N: number };
+            let shape: { K: number; N: number; experts: number };
             try {
                 shape = native.streamHeader(head);
             } catch (e) {
                 throw EntqStreamError.from(e, t.name);
             }
-            specs.push({ name: t.name, type: GgmlType.F32, dims: [shape.K, shape.N] });
+            const { K, N, experts } = shape;
+            specs.push({ name: t.name, type: GgmlType.F32, dims: experts ? [K, N / experts, experts] : [K, N] });
         }
         const metadata = new Map<string, GgufValue>([...info.metadata].filter(([k]) => !k.startsWith("entq.")));
         metadata.set(ENTQ_KEYS.referenceOf, { type: GgufValueType.STRING, value: basename(input) });
@@ -44,7 +46,8 @@ export async function dequantizeModel(input: string, output: string, options: { 
             async (spec, i) => {
                 const t = info.tensors[i]!;
                 if (t.type !== ENTQ_GGML_TYPE) return reader.readTensorChunks(t);
-                const [K, N] = spec.dims!;
+                const [K, n, experts = 1] = spec.dims!;
+                const N = n! * experts;
                 const { values } = await decodeStream(await reader.readTensorData(t), "values", { K, N, tensor: t.name });
                 decoded++;
                 return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);

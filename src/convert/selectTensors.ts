@@ -1,6 +1,7 @@
 // Which tensors the converter codes. Only linear weights used by matrix
-// multiplication (GUIDE §2.7): embeddings (get_rows), norms and biases keep
-// their type. The choice is by name pattern, so any architecture works.
+// multiplication (GUIDE §2.7): embeddings (get_rows), norms, biases, routers
+// (ffn_gate_inp) and shared experts keep their type unless included. The
+// choice is by name pattern, so any architecture works.
 
 /** Linear weights of the blocks, in llama.cpp's tensor names. */
 export const DEFAULT_CODED_PATTERNS = [
@@ -11,7 +12,12 @@ export const DEFAULT_CODED_PATTERNS = [
     "blk.*.attn_output.weight",
     "blk.*.ffn_gate.weight",
     "blk.*.ffn_up.weight",
-    "blk.*.ffn_down.weight"
+    "blk.*.ffn_down.weight",
+    // mixture-of-experts: 3-D [K, N, n_expert], multiplied through MUL_MAT_ID
+    "blk.*.ffn_gate_exps.weight",
+    "blk.*.ffn_up_exps.weight",
+    "blk.*.ffn_down_exps.weight",
+    "blk.*.ffn_gate_up_exps.weight"
 ];
 
 /** The output head (optional: it is the largest single matrix of small models). */
@@ -41,6 +47,18 @@ export interface TensorChoice {
     reason?: string;
 }
 
+/** The most experts a stream's header can hold (a u16). */
+export const MAX_EXPERTS = 65535;
+
+/**
+ * A coded tensor's stream shape: K, all its rows N (a 3-D [K, n, E] weight's E experts' n rows one after
+ * another), and experts E (0 for a matrix).
+ */
+export function codedShape(dims: readonly number[]): { K: number; N: number; experts: number } {
+    const experts = dims.length >= 3 && dims[2]! > 1 ? dims[2]! : 0;
+    return { K: dims[0]!, N: dims[1]! * Math.max(experts, 1), experts };
+}
+
 export function globToRegExp(glob: string): RegExp {
     const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
     return new RegExp(`^${body}$`);
@@ -53,8 +71,9 @@ export function selectTensors(tensors: TensorCandidate[], options: TensorSelecti
     const exclude = (options.exclude ?? []).map(globToRegExp);
     return tensors.map((t) => {
         if (!include.some((r) => r.test(t.name)) || exclude.some((r) => r.test(t.name))) return { name: t.name, code: false };
-        const matrix = t.dims.length >= 2 && t.dims.slice(2).every((d) => d === 1);
-        if (!matrix) return { name: t.name, code: false, reason: `not a matrix (shape [${t.dims.join(", ")}])` };
+        // a matrix, or a stack of experts' matrices
+        const matrix = t.dims.length >= 2 && t.dims.slice(3).every((d) => d === 1) && (t.dims[2] ?? 1) <= MAX_EXPERTS;
+        if (!matrix) return { name: t.name, code: false, reason: `not a matrix or a stack of up to ${MAX_EXPERTS} experts' matrices (shape [${t.dims.join(", ")}])` };
         if (!t.readable) return { name: t.name, code: false, reason: "tensor type not supported as input (F32, F16, BF16, Q8_0 are)" };
         return { name: t.name, code: true };
     });

@@ -9,8 +9,12 @@ import { CodeKind, getNativeBinding } from "../native/binding.js";
 import { EntqStreamError } from "../stream/EntqStreamError.js";
 
 export interface InspectedStream {
-    /** [K, N] */
+    /** [K, N]; a 3-D weight's N counts all its experts' rows */
     shape: [number, number];
+    /** a 3-D weight's experts (0: a matrix) */
+    experts: number;
+    /** per expert: its own bytes (segments, index entries, row scales) x 8 / its K x N / E weights */
+    expertBitsPerWeight?: number[];
     codeKind: "e4m3" | "int8" | "custom";
     bitsPerWeight: number;
     /** Shannon entropy of the decoded codes (undefined without decoding) */
@@ -69,6 +73,8 @@ export async function inspectModel(file: string, options: { decode?: boolean } =
                     const hist = options.decode === false ? undefined : await native.histogram(stream);
                     entry.entq = {
                         shape: [s.K, s.N],
+                        experts: s.experts,
+                        expertBitsPerWeight: s.expertBytes?.map((b) => (b * 8 * s.experts) / (s.K * s.N)),
                         codeKind: codeKinds[s.codeKind],
                         bitsPerWeight: (t.byteSize * 8) / (s.K * s.N),
                         entropyBits: hist?.entropyBits,

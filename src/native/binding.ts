@@ -25,6 +25,8 @@ export interface NativeEncodeOptions {
     segmentSymbols?: number;
     /** 0/undefined: the encoder picks the smallest stream */
     probBits?: number;
+    /** a 3-D weight: the N rows are this many experts' matrices (segments then stay inside an expert); 0/undefined: one matrix */
+    experts?: number;
     /** 0/undefined: all cores */
     threads?: number;
 }
@@ -50,7 +52,11 @@ export interface NativeStreamInfo {
     scaleBase: number;
     bytes: number;
     payloadBytes: number;
+    /** 0: one matrix; E: the N rows are E experts' matrices of N / E rows (a 3-D weight) */
+    experts: number;
     frequencies: { symbol: number; freq: number }[];
+    /** with experts: each expert's own bytes (its segments, their index entries, its row scales; not the shared header and table) */
+    expertBytes?: number[];
 }
 
 export interface NativeDecodeOptions {

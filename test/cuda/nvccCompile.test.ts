@@ -73,10 +73,11 @@ describe.skipIf(!nvcc)("CUDA sources compile with nvcc", () => {
             { encoding: "utf8", timeout: 900_000 }
         );
 
-    it.skipIf(!cublasInclude)("the patched ggml-cuda.cu (patch 0004's dispatch, supports_op, offload, graph check)", async () => {
+    it.skipIf(!cublasInclude)("the patched ggml-cuda.cu (patch 0004's dispatch, supports_op, offload, graph check; patch 0010's MUL_MAT_ID dispatch)", async () => {
         const flags = await ggmlCuda();
         const cu = join(llamaSource, "ggml", "src", "ggml-cuda", "ggml-cuda.cu");
         expect(readFileSync(cu, "utf8")).toContain("entq_ggml_cuda_mul_mat(ctx, src0, src1, dst)");
+        expect(readFileSync(cu, "utf8")).toContain("entq_ggml_cuda_mul_mat_id(ctx, dst)");
         const r = compile(cu, flags);
         expect(r.status, (r.stdout + r.stderr).slice(-4000)).toBe(0);
     }, 900_000);
@@ -86,6 +87,8 @@ describe.skipIf(!nvcc)("CUDA sources compile with nvcc", () => {
             const r = compile(join(cudaDir, file), file === GLUE ? await ggmlCuda() : []);
             const log = r.stdout + r.stderr;
             expect(r.status, log.slice(-4000)).toBe(0);
+            // the glue's MUL_MAT_ID (routed experts' columns gathered and scattered around the coded multiply) is compiled in
+            if (file === GLUE) expect(log).toMatch(/Compiling entry function '\w*gather_columns\w*' for 'sm_90'/);
             // ptxas -v: "N bytes spill stores" per kernel and arch; the decode kernels (entq_cuda.cu) keep none on sm_90
             if (file === "entq_cuda.cu") {
                 const sm90 = log.split("Compiling entry function").filter((s) => s.includes("for 'sm_90'"));

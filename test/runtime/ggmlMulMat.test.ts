@@ -1,6 +1,7 @@
 // ggml-level test of GGML_TYPE_ENTQ (test-backend-ops style): native/cpu/test/entq_mul_mat_test.cpp,
 // compiled against the patched build's own ggml libraries, compares mul_mat on coded weights with an
-// f64 reference over the dequantised weights (K not a multiple of 32, N = 1, batch 1..512, NMSE < 1e-6).
+// f64 reference over the dequantised weights (K not a multiple of 32, N = 1, batch 1..512, NMSE < 1e-6), and
+// mul_mat_id on coded stacks of experts the same way (rANS path and CPU layout; unrouted experts never decoded).
 // Also native/ggml/entq_dequantize_gguf.cpp, the patched ggml's coded -> F32/F16 GGUF tool.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -67,7 +68,13 @@ describe("GGML_TYPE_ENTQ on the patched ggml-cpu", () => {
         const cases = [...out.matchAll(/B=(\d+)\s+threads=\d nmse=(\S+)/g)];
         expect(new Set(cases.map((c) => Number(c[1])))).toEqual(new Set([1, 2, 7, 32, 512]));
         for (const c of cases) expect(Number(c[2])).toBeLessThan(1e-6);
-        expect(out).toMatch(/^7 passed, 0 failed$/m);
+        expect(out).toMatch(/^ok {3}entq_mul_mat_id_matches_f64_reference$/m);
+        expect(out).toMatch(/^ok {3}entq_mul_mat_id_decodes_only_routed_experts$/m);
+        const moe = [...out.matchAll(/^ {2}(rANS|CPU_ENTQ) +K=\d+ +Ne=\d+ +E=\d kind=\d T=(\d+) +xcols=\d threads=\d nmse=(\S+)$/gm)];
+        expect(new Set(moe.map((c) => c[1]))).toEqual(new Set(["rANS", "CPU_ENTQ"]));
+        expect(new Set(moe.map((c) => Number(c[2])))).toEqual(new Set([1, 3, 17]));
+        for (const c of moe) expect(Number(c[3])).toBeLessThan(1e-6);
+        expect(out).toMatch(/^10 passed, 0 failed$/m);
     });
 });
 
@@ -111,6 +118,25 @@ describe("entq_dequantize_gguf (coded GGUF -> plain GGUF for llama.cpp's tools)"
             }
             expect(err).toMatch(new RegExp(`tensor '${first.name.replace(/\./g, "\\.")}': segment payload corrupt`));
             expect(readdirSync(dir).filter((f) => f.startsWith("out.gguf"))).toEqual([]);
+
+            // a mixture-of-experts model: stacks of experts come out [K, N, E], as convert's twin has them
+            const moe = join(dir, "moe.gguf"), moeCoded = join(dir, "moe-c.gguf"), moeRef = join(dir, "moe-ref.gguf"), moeOut = join(dir, "moe-out.gguf");
+            await makeSyntheticModel(moe, { layers: 1, dim: 64, ffn: 96, heads: 4, kvHeads: 2, vocab: 300, type: "f16", seed: 4, experts: 4 });
+            await convertModel(moe, moeCoded, { bits: 3, threads: 1 });
+            await dequantizeModel(moeCoded, moeRef);
+            execFileSync(dequantizeExe, [moeCoded, moeOut, "--f32"], { encoding: "utf8" });
+            const [m, r] = [await readGguf(moeOut), await readGguf(moeRef)];
+            try {
+                expect(m.tensor("blk.0.ffn_down_exps.weight")!.dims).toEqual([96, 64, 4]);
+                for (const t of m.info.tensors) {
+                    const u = r.tensor(t.name)!;
+                    expect([t.type, t.dims], t.name).toEqual([u.type, u.dims]);
+                    expect((await m.readTensorData(t)).equals(await r.readTensorData(u)), t.name).toBe(true);
+                }
+            } finally {
+                await m.close();
+                await r.close();
+            }
         } finally {
             rmSync(dir, { recursive: true, force: true });
         }

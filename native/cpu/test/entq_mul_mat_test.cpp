@@ -150,9 +150,9 @@ struct Loaded {
     ggml_backend_buffer_t buf = nullptr;
     ggml_tensor * view = nullptr;
     std::string error;
-    Loaded(const Coded & c, const std::vector<uint8_t> & stream) {
+    Loaded(const Coded & c, const std::vector<uint8_t> & stream, ggml_backend_buffer_type_t buft = entq_buft()) {
         view = coded_view(ctx.ctx, c);
-        buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx.ctx, entq_buft());
+        buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx.ctx, buft);
         try {
             ggml_backend_tensor_set(view->view_src, stream.data(), 0, stream.size());
         } catch (const std::exception & e) {
@@ -187,7 +187,159 @@ std::vector<float> entq_buffer_mul_mat(const Loaded & w, const Coded & c, const 
     return out;
 }
 
+// Expert ids for T tokens, n_used distinct experts each, drawn from the first `pool` experts only.
+std::vector<int32_t> route(uint32_t pool, uint32_t n_used, uint32_t T, uint64_t seed) {
+    entq_test::Rng rng(seed);
+    std::vector<int32_t> ids((size_t) n_used * T);
+    for (uint32_t t = 0; t < T; t++)
+        for (uint32_t u = 0; u < n_used; u++) {
+            int32_t e;
+            bool taken;
+            do {
+                e = (int32_t) (rng.uniform() * pool) % (int32_t) pool;
+                taken = false;
+                for (uint32_t v = 0; v < u; v++) taken |= ids[(size_t) t * n_used + v] == e;
+            } while (taken);
+            ids[(size_t) t * n_used + u] = e;
+        }
+    return ids;
+}
+
+// y = mul_mat_id(coded stack in w's buffer, x [K, xcols, T], ids [n_used, T]) on the CPU backend: [N / E, n_used, T].
+std::vector<float> buffer_mul_mat_id(const Loaded & w, const Coded & c, const std::vector<float> & x, uint32_t xcols,
+                                     const std::vector<int32_t> & ids, uint32_t n_used, uint32_t T, int threads) {
+    ggml_backend_t be = ggml_backend_cpu_init();
+    ggml_backend_cpu_set_n_threads(be, threads);
+    Ctx g(16 * ggml_tensor_overhead() + ggml_graph_overhead(), true);
+    ggml_tensor * xt = ggml_new_tensor_3d(g.ctx, GGML_TYPE_F32, c.K, xcols, T);
+    ggml_tensor * it = ggml_new_tensor_2d(g.ctx, GGML_TYPE_I32, n_used, T);
+    ggml_set_input(xt);
+    ggml_set_input(it);
+    ggml_tensor * y = ggml_mul_mat_id(g.ctx, w.view, xt, it);
+    ggml_set_output(y);
+    ggml_cgraph * gf = ggml_new_graph(g.ctx);
+    ggml_build_forward_expand(gf, y);
+    ggml_gallocr_t ga = ggml_gallocr_new(ggml_backend_cpu_buffer_type());
+    std::vector<float> out;
+    if (ggml_backend_supports_op(be, y) && ggml_gallocr_alloc_graph(ga, gf)) {
+        ggml_backend_tensor_set(xt, x.data(), 0, x.size() * sizeof(float));
+        ggml_backend_tensor_set(it, ids.data(), 0, ids.size() * sizeof(int32_t));
+        if (ggml_backend_graph_compute(be, gf) == GGML_STATUS_SUCCESS) {
+            out.resize((size_t) (c.N / c.E) * n_used * T);
+            ggml_backend_tensor_get(y, out.data(), 0, out.size() * sizeof(float));
+        }
+    }
+    ggml_gallocr_free(ga);
+    ggml_backend_free(be);
+    return out;
+}
+
+// NMSE of a mul_mat_id result against the f64 reference over the dequantised experts.
+double mul_mat_id_nmse(const Coded & c, const std::vector<float> & x, uint32_t xcols, const std::vector<int32_t> & ids, uint32_t n_used,
+                       uint32_t T, const std::vector<float> & y) {
+    const uint32_t Ne = c.N / c.E;
+    double err = 0, ref2 = 0;
+    for (uint32_t t = 0; t < T; t++)
+        for (uint32_t u = 0; u < n_used; u++) {
+            const uint32_t e = (uint32_t) ids[(size_t) t * n_used + u];
+            const float * xc = x.data() + ((size_t) t * xcols + u % xcols) * c.K;
+            for (uint32_t n = 0; n < Ne; n++) {
+                double ref = 0;
+                for (uint32_t k = 0; k < c.K; k++) ref += (double) c.w[((size_t) e * Ne + n) * c.K + k] * xc[k];
+                const double d = (double) y[((size_t) t * n_used + u) * Ne + n] - ref;
+                err += d * d;
+                ref2 += ref * ref;
+            }
+        }
+    return ref2 > 0 ? err / ref2 : err;
+}
+
 }  // namespace
+
+// MUL_MAT_ID on a coded [K, N, E] stack: the rANS path (plain CPU buffer) and the CPU layout (CPU_ENTQ), activations
+// shared by the used experts (xcols 1, as up/gate) or one per used expert (as down), 1..3 threads.
+TEST(entq_mul_mat_id_matches_f64_reference) {
+    CHECK(entq_buft() != nullptr);
+    struct Shape { uint32_t K, Ne, E, seg; };
+    // experts whose rows do not fill whole layout groups (12 x R rows), ragged K
+    const Shape shapes[] = {{33, 12, 4, 0}, {100, 40, 8, 1000}, {257, 30, 8, 2000}, {64, 1, 3, 0}};
+    const uint32_t tokens[] = {1, 3, 17};
+    uint64_t seed = 200;
+    for (const Shape & s : shapes)
+        for (uint32_t kind : {(uint32_t) ENTQ_CODES_INT8, (uint32_t) ENTQ_CODES_E4M3}) {
+            Coded c = make_coded(s.K, s.Ne * s.E, kind, s.seg, seed++, kind == ENTQ_CODES_E4M3 ? 39 : 100, s.E);
+            CHECKF(!c.stream.empty() && c.E == s.E, "encode K=%u Ne=%u E=%u", s.K, s.Ne, s.E);
+            Loaded plain(c, c.stream, ggml_backend_cpu_buffer_type());
+            Loaded layout(c, c.stream);
+            CHECK(plain.error.empty() && layout.error.empty());
+            for (uint32_t T : tokens)
+                for (uint32_t xcols : {1u, 2u}) {
+                    const uint32_t n_used = 2;
+                    std::vector<float> x((size_t) c.K * xcols * T);
+                    entq_test::Rng rng(seed++);
+                    for (auto & v : x) v = (float) (rng.uniform() * 2 - 1);
+                    const std::vector<int32_t> ids = route(s.E, n_used, T, seed++);
+                    const int threads = 1 + (int) (seed % 3);
+                    for (const Loaded * w : {&plain, &layout}) {
+                        const std::vector<float> y = buffer_mul_mat_id(*w, c, x, xcols, ids, n_used, T, threads);
+                        CHECKF(y.size() == (size_t) s.Ne * n_used * T, "K=%u Ne=%u E=%u T=%u: compute failed", s.K, s.Ne, s.E, T);
+                        const double nmse = mul_mat_id_nmse(c, x, xcols, ids, n_used, T, y);
+                        std::printf("  %-8s K=%-4u Ne=%-3u E=%u kind=%u T=%-3u xcols=%u threads=%d nmse=%.3g\n", w == &plain ? "rANS" : "CPU_ENTQ",
+                                    s.K, s.Ne, s.E, kind, T, xcols, threads, nmse);
+                        CHECKF(nmse < NMSE_MAX, "K=%u Ne=%u E=%u kind=%u T=%u: nmse %.3g", s.K, s.Ne, s.E, kind, T, nmse);
+                    }
+                }
+        }
+}
+
+// Only the experts tokens route to are decoded: the last expert's segments are damaged (a rANS stream in a
+// plain buffer is not checked when set), and a multiply routed around it still matches the reference; were
+// that expert decoded, its lanes' end states would abort the process.
+TEST(entq_mul_mat_id_decodes_only_routed_experts) {
+    const uint32_t K = 64, Ne = 16, E = 4;
+    Coded c = make_coded(K, Ne * E, ENTQ_CODES_INT8, 4 * K, 31, 100, E);
+    CHECK(!c.stream.empty());
+    entq_info in;
+    CHECK(entq_parse(c.stream.data(), c.stream.size(), &in) == ENTQ_OK && in.n_seg == 4 * E);
+    std::vector<uint8_t> damaged = c.stream;
+    const uint32_t first_bad = (E - 1) * Ne / in.rows_per_seg;  // the last expert's first segment
+    const uint64_t lo = in.payload_off + entq_rd32(c.stream.data() + in.index_off + 4 * (uint64_t) (first_bad - 1));
+    for (uint64_t i = lo + ENTQ_SEGMENT_STATE_BYTES; i < damaged.size(); i += 3) damaged[i] ^= 0x5a;  // its words, not its states
+    Loaded w(c, damaged, ggml_backend_cpu_buffer_type());
+    CHECK(w.error.empty());
+    for (uint32_t T : {1u, 5u}) {
+        std::vector<float> x((size_t) K * T);
+        entq_test::Rng rng(T);
+        for (auto & v : x) v = (float) (rng.uniform() - 0.5);
+        const std::vector<int32_t> ids = route(E - 1, 2, T, 40 + T);
+        const std::vector<float> y = buffer_mul_mat_id(w, c, x, 1, ids, 2, T, 2);
+        CHECK(y.size() == (size_t) Ne * 2 * T);
+        CHECK(mul_mat_id_nmse(c, x, 1, ids, 2, T, y) < NMSE_MAX);
+    }
+}
+
+TEST(entq_cpu_supports_mul_mat_id_only_in_kernel_shapes) {
+    Coded c = make_coded(64, 8 * 4, ENTQ_CODES_INT8, 0, 3, 100, 4);
+    Ctx g(1 << 20);
+    ggml_tensor * w = coded_view(g.ctx, c);
+    CHECK(w->ne[0] == 64 && w->ne[1] == 8 && w->ne[2] == 4 && ggml_nbytes(w) == c.stream.size());
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    ggml_tensor * x = ggml_new_tensor_3d(g.ctx, GGML_TYPE_F32, 64, 1, 5);
+    // a stack is not one matrix: a batched mul_mat over it is refused
+    CHECK(!ggml_backend_dev_supports_op(cpu, ggml_mul_mat(g.ctx, w, ggml_new_tensor_3d(g.ctx, GGML_TYPE_F32, 64, 5, 4))));
+    for (int bad = -1; bad < 4; bad++) {
+        ggml_tensor * ids = ggml_new_tensor_2d(g.ctx, GGML_TYPE_I32, 2, 5);
+        ggml_tensor * mm = ggml_mul_mat_id(g.ctx, w, x, ids);
+        switch (bad) {
+            case 0: mm->ne[0] = 9; break;
+            case 1: mm->ne[1] = 3; break;
+            case 2: ids->type = GGML_TYPE_F32; break;
+            case 3: x->ne[0] = 65; break;
+        }
+        CHECKF(ggml_backend_dev_supports_op(cpu, mm) == (bad < 0), "shape case %d", bad);
+        x->ne[0] = 64;
+    }
+}
 
 // The CPU layout path multiplies int16 activations (entq_layout_dot.h): each activation rounded to within
 // amax(its 1024-block) / 65534, so an output may differ from the f64 reference by sum_k |w_k| amax_b(k) / 65534

@@ -3,7 +3,8 @@
 // backend, coded weight resident on each, compared with each other and with an
 // f64 reference over the exactly dequantised weights (NMSE), for odd K, N = 1,
 // several segment sizes, the three code kinds and batches 1, 2, 8, 32, 512
-// (GEMV and decode + cuBLAS paths). Also: which ops the CUDA device accepts for
+// (GEMV and decode + cuBLAS paths); MUL_MAT_ID on coded stacks of experts the
+// same way. Also: which ops the CUDA device accepts for
 // coded weights, and that it never offloads host-resident ones.
 // Needs a GPU: built and run by scripts/gpu-check.sh against the CUDA build's
 // ggml libraries; linked with native/test/test_main.cpp.
@@ -130,4 +131,86 @@ TEST(entq_cuda_accepts_only_device_resident_mul_mat) {
     CHECK(!ggml_backend_dev_offload_op(dev, mm));
     ggml_backend_buffer_free(w->buffer);
     w->buffer = w->view_src->buffer = nullptr;
+}
+
+namespace {
+
+// y = mul_mat_id(coded stack, x [K, xcols, T], ids [n_used, T]) on `backend`, everything in its buffer; `runs` times.
+bool run_mul_mat_id(ggml_backend_t backend, const Coded & c, const std::vector<float> & x, uint32_t xcols, const std::vector<int32_t> & ids,
+                    uint32_t n_used, uint32_t T, int runs, std::vector<float> & y) {
+    Ctx g(16 * ggml_tensor_overhead() + ggml_graph_overhead(), true);
+    ggml_tensor * w = coded_view(g.ctx, c);
+    ggml_tensor * xt = ggml_new_tensor_3d(g.ctx, GGML_TYPE_F32, c.K, xcols, T);
+    ggml_tensor * it = ggml_new_tensor_2d(g.ctx, GGML_TYPE_I32, n_used, T);
+    ggml_tensor * yt = ggml_mul_mat_id(g.ctx, w, xt, it);
+    ggml_cgraph * gf = ggml_new_graph(g.ctx);
+    ggml_build_forward_expand(gf, yt);
+    ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(g.ctx, backend);
+    if (!buf) return false;
+    ggml_backend_tensor_set(w->view_src, c.stream.data(), 0, c.stream.size());
+    ggml_backend_tensor_set(xt, x.data(), 0, x.size() * sizeof(float));
+    ggml_backend_tensor_set(it, ids.data(), 0, ids.size() * sizeof(int32_t));
+    y.assign((size_t) (c.N / c.E) * n_used * T, 0.0f);
+    bool same = true;
+    for (int r = 0; r < runs; r++) {
+        if (ggml_backend_graph_compute(backend, gf) != GGML_STATUS_SUCCESS) same = false;
+        std::vector<float> out(y.size());
+        ggml_backend_tensor_get(yt, out.data(), 0, out.size() * sizeof(float));
+        if (r > 0 && std::memcmp(out.data(), y.data(), out.size() * sizeof(float)) != 0) same = false;
+        y = out;
+    }
+    ggml_backend_buffer_free(buf);
+    return same;
+}
+
+}  // namespace
+
+// MUL_MAT_ID on a coded stack of experts: the GEMV (few columns per expert) and decode + GEMM (many) paths,
+// against the CPU backend and an f64 reference over the dequantised experts; some experts routed to by no token.
+TEST(entq_cuda_mul_mat_id_matches_cpu_and_f64) {
+    ggml_backend_dev_t dev = gpu_device();
+    CHECK(dev != nullptr);
+    ggml_backend_t gpu = ggml_backend_dev_init(dev, nullptr);
+    ggml_backend_t cpu = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
+    CHECK(gpu && cpu);
+    struct Shape { uint32_t K, Ne, E, seg; };
+    const Shape shapes[] = {{33, 12, 4, 0}, {1000, 96, 8, 4000}, {4096, 256, 8, 65536}};
+    uint64_t seed = 300;
+    for (const Shape & s : shapes)
+        for (uint32_t T : {1u, 3u, 64u})
+            for (uint32_t xcols : {1u, 2u}) {
+                Coded c = make_coded(s.K, s.Ne * s.E, ENTQ_CODES_E4M3, s.seg, seed++, 39, s.E);
+                CHECK(!c.stream.empty());
+                const uint32_t n_used = 2;
+                entq_test::Rng rng(seed++);
+                std::vector<float> x((size_t) s.K * xcols * T), y_gpu, y_cpu;
+                for (float & v : x) v = (float) (rng.uniform() * 2 - 1);
+                std::vector<int32_t> ids((size_t) n_used * T);
+                for (uint32_t t = 0; t < T; t++) {  // two distinct experts of the first E - 1: the last one unrouted
+                    ids[(size_t) t * 2] = (int32_t) (rng.uniform() * (s.E - 1)) % (int32_t) (s.E - 1);
+                    ids[(size_t) t * 2 + 1] = (ids[(size_t) t * 2] + 1 + (int32_t) (rng.uniform() * (s.E - 2))) % (int32_t) (s.E - 1);
+                }
+                const bool stable = run_mul_mat_id(gpu, c, x, xcols, ids, n_used, T, 3, y_gpu);
+                CHECK(run_mul_mat_id(cpu, c, x, xcols, ids, n_used, T, 1, y_cpu));
+                double err = 0, ref2 = 0;
+                for (uint32_t t = 0; t < T; t++)
+                    for (uint32_t u = 0; u < n_used; u++) {
+                        const uint32_t e = (uint32_t) ids[(size_t) t * n_used + u];
+                        const float * xc = x.data() + ((size_t) t * xcols + u % xcols) * s.K;
+                        for (uint32_t n = 0; n < s.Ne; n++) {
+                            double ref = 0;
+                            for (uint32_t k = 0; k < s.K; k++) ref += (double) c.w[((size_t) e * s.Ne + n) * s.K + k] * xc[k];
+                            const double d = y_gpu[((size_t) t * n_used + u) * s.Ne + n] - ref;
+                            err += d * d;
+                            ref2 += ref * ref;
+                        }
+                    }
+                const double e_ref = ref2 > 0 ? err / ref2 : err, e_cpu = nmse(y_gpu, y_cpu);
+                std::printf("  mul_mat_id K=%-5u Ne=%-4u E=%u T=%-3u xcols=%u nmse_f64 %.3g nmse_cpu %.3g%s\n", s.K, s.Ne, s.E, T, xcols, e_ref,
+                            e_cpu, stable ? "" : " (runs differ)");
+                CHECKF(stable && e_ref < NMSE_MAX && e_cpu < NMSE_MAX, "K=%u Ne=%u E=%u T=%u: nmse %.3g vs f64, %.3g vs CPU", s.K, s.Ne, s.E,
+                       T, e_ref, e_cpu);
+            }
+    ggml_backend_free(gpu);
+    ggml_backend_free(cpu);
 }

@@ -1,7 +1,8 @@
 // entq_coded_fixture.h - coded test weights for the ggml-level tests of
 // GGML_TYPE_ENTQ on any backend (native/cpu/test, native/cuda/test): a
 // stream of low-entropy random codes, its exactly dequantised weights (what
-// every backend must multiply by) and the [K, N] view the loader would make.
+// every backend must multiply by) and the [K, N] view the loader would make
+// (or, for a stack of experts, the [K, N / E, E] view).
 #pragma once
 #include <cmath>
 #include <cstring>
@@ -17,14 +18,17 @@
 namespace entq_fixture {
 
 struct Coded {
-    uint32_t K, N;
+    uint32_t K, N;  // N: all rows (of a stack: E experts' N / E rows each)
     std::vector<uint8_t> stream;
     std::vector<float> w;  // N x K, dequantised exactly as every backend must
+    uint32_t E = 1;        // experts: 1 for a matrix
 };
 
 // Low-entropy codes like a quantiser's (mostly near zero), random row scales; |code index| <= max_code
 // (E4M3 codes up to 39 are E4M3 values up to 120 x 2^-9: one int8 grid, as the quantiser's at 2-4 bits).
-inline Coded make_coded(uint32_t K, uint32_t N, uint32_t kind, uint32_t segment_symbols, uint64_t seed, int max_code = 100) {
+// experts > 0: N rows are that many experts' matrices in one stream (segments inside experts).
+inline Coded make_coded(uint32_t K, uint32_t N, uint32_t kind, uint32_t segment_symbols, uint64_t seed, int max_code = 100,
+                        uint32_t experts = 0) {
     entq_test::Rng rng(seed);
     std::vector<uint8_t> codes((size_t) K * N);
     for (auto & c : codes) {
@@ -41,8 +45,9 @@ inline Coded make_coded(uint32_t K, uint32_t N, uint32_t kind, uint32_t segment_
     p.scale_base = 1.0f / 64;
     p.row_scales = scales.data();
     p.segment_symbols = segment_symbols;
+    p.n_expert = experts;
     entq_plan_t plan;
-    Coded c{K, N, {}, {}};
+    Coded c{K, N, {}, {}, experts ? experts : 1};
     if (entq_plan(K, N, codes.data(), &p, &plan) != ENTQ_OK) return c;
     c.stream.resize(entq_encode_bound(&plan));
     uint64_t size = 0;
@@ -67,13 +72,13 @@ struct Ctx {
     ~Ctx() { ggml_free(ctx); }
 };
 
-// The coded blob (1-D, S bytes) and its [K, N] view, as the patched loader makes them.
+// The coded blob (1-D, S bytes) and its [K, N] (or [K, N / E, E]) view, as the patched loader makes them.
 // (a no_alloc context leaves the bytes to the caller: ggml_backend_tensor_set on view_src)
 inline ggml_tensor * coded_view(ggml_context * ctx, const Coded & c) {
     ggml_tensor * blob = ggml_new_tensor_1d(ctx, GGML_TYPE_ENTQ, (int64_t) c.stream.size());
     ggml_set_name(blob, "blk.0.ffn_down.weight");
     if (blob->data) memcpy(blob->data, c.stream.data(), c.stream.size());
-    return entq_ggml_weight_view(ctx, blob, c.K, c.N);
+    return entq_ggml_weight_view(ctx, blob, c.K, c.N / c.E, c.E);
 }
 
 // sum over columns and rows of (y - ref)^2 / ref^2, ref = W x in f64.
