@@ -2,7 +2,7 @@
 // SASS instructions per decoded weight of the fused CUDA GEMV's inner loop: a benchmark that
 // needs no GPU. Builds the kernels for sm_90 (nvcc -cubin), disassembles them (cuobjdump -sass),
 // finds each GEMV's bulk decode loop and divides its instructions per iteration by the weights
-// one lane decodes per iteration (the loop's FFMAs / batch columns). One SASS instruction is
+// one lane decodes per iteration (the loop's table lookups: 32-bit or wider shared-memory loads). One SASS instruction is
 // issued once per warp, so this is warp instructions per decoded weight per lane.
 //
 //   node scripts/sassCount.mjs [--json] [--arch 90]     (npm run bench:cuda-sass)
@@ -89,6 +89,8 @@ export function parseSass(listing) {
 const opcode = (text) => text.replace(/^@!?U?P\w+\s+/, "").split(/\s/)[0];
 const isFma = (text) => /^(FFMA|HFMA2|FFMA2)\b/.test(opcode(text));
 const isLds = (text) => /^LDS\b/.test(opcode(text));
+/** A table lookup: one decoded symbol. Word reads (16-bit and narrower LDS) are not. */
+const isTableLoad = (text) => isLds(text) && !/^LDS\.(U|S)(8|16)\b/.test(opcode(text));
 
 /** The bulk decode loop of one kernel's instructions, or undefined. Counts go by address (16
  * bytes an instruction on sm_70+): an older cuobjdump prints nothing for an opcode it does not
@@ -114,7 +116,8 @@ export function findLoop(insts) {
         for (let a = l.from; a <= l.to; a += 16) if (!inNested(a)) slots++;
         const body = decoded(l).filter((x) => !inNested(x.addr));
         const fmas = body.filter((x) => isFma(x.text)).length;
-        const r = { from: l.from, to: l.to, body, instructions: slots, unknown: slots - body.length, fmas, nested: nested.map((n) => (n.to - n.from) / 16 + 1) };
+        const lookups = body.filter((x) => isTableLoad(x.text)).length;
+        const r = { from: l.from, to: l.to, body, instructions: slots, unknown: slots - body.length, fmas, lookups, nested: nested.map((n) => (n.to - n.from) / 16 + 1) };
         if (!best || fmas > best.fmas) best = r;
     }
     return best;
@@ -125,13 +128,14 @@ export function countTarget(fns, target) {
     if (!name) return { ...target, error: `no kernel matching ${target.kernel} in ${target.source}` };
     const loop = findLoop(fns.get(name));
     if (!loop) return { ...target, name, error: "no loop with an LDS and an FFMA found" };
-    const weights = loop.fmas / target.batch;
+    const weights = loop.lookups;
     const mix = {};
     for (const x of loop.body) mix[opcode(x.text)] = (mix[opcode(x.text)] ?? 0) + 1;
     if (loop.unknown) mix["(not decoded by this cuobjdump)"] = loop.unknown;
+    if (!weights) return { ...target, name, error: "no table lookup (32-bit or wider LDS) in the loop" };
     return {
         ...target, name, from: loop.from, to: loop.to, instructions: loop.instructions, fmas: loop.fmas, weightsPerLane: weights,
-        perWeight: loop.instructions / weights, nested: loop.nested, mix,
+        perWeight: loop.instructions / weights, perWeightColumn: loop.instructions / weights / target.batch, nested: loop.nested, mix,
     };
 }
 
@@ -164,10 +168,11 @@ function main() {
             console.log(`${r.label}`);
             console.log(`  loop 0x${r.from.toString(16)}-0x${r.to.toString(16)}: ${r.instructions} instructions/iteration` +
                 (r.nested.length ? ` (nested loops left out: ${r.nested.join(", ")} instructions)` : "") +
-                `, ${r.fmas} FFMA, batch ${r.batch} -> ${r.weightsPerLane} weights per lane`);
+                `, ${r.weightsPerLane} table lookups = weights decoded per lane, ${r.fmas} FFMA (batch ${r.batch})`);
             const mix = Object.entries(r.mix).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ");
             console.log(`  mix: ${mix}`);
-            console.log(`  warp instructions per decoded weight: ${r.perWeight.toFixed(2)}`);
+            console.log(`  warp instructions per decoded weight: ${r.perWeight.toFixed(2)}` +
+                (r.batch > 1 ? ` (${r.perWeightColumn.toFixed(2)} per weight and column)` : ""));
         }
     }
     if (results.some((r) => r.error)) process.exit(1);

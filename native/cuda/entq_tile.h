@@ -17,7 +17,7 @@
  * One step of a lane (32-bit state in [L, 2^32), L = 2^16, 16-bit words, as
  * the file's coder, entq_rans.h):
  *   e = table[x & (M-1)];  y = e.freq * (x >> b) + e.bias;
- *   if (y < L) { x = y << 16 | w; w = words[++p]; } else x = y;
+ *   if (y < L) { x = y << 16 | w; w = run[++p]; } else x = y;
  * w is the lane's next word, loaded one refill ahead, so the decode chain
  * never waits for global memory except when a lane refills twice in a row.
  * The table entry is 16 bytes (one LDS.128): freq, bias, the codebook value as
@@ -39,7 +39,7 @@
 #define ENTQ_TILE_MAGIC 0x47515445u       /* "ETQG" as a little-endian u32 */
 #define ENTQ_TILE_MAX_PROB_BITS 11u       /* table of 32 KB: several blocks per SM */
 #define ENTQ_TILE_LANE_SYMBOLS 512u       /* rows per tile: each lane decodes at least this many symbols */
-#define ENTQ_TILE_UNROLL 4u               /* steps per iteration of the bulk loop */
+#define ENTQ_TILE_UNROLL 8u               /* steps per iteration of the bulk loop */
 #define ENTQ_TILE_PAD_WORDS 2u
 
 typedef struct alignas(16) entq_tile_slot {
@@ -87,29 +87,30 @@ static inline void entq_tile_describe(const entq_tile_head *h, const uint8_t *ba
 /* ---- one warp's lanes on one tile ---- */
 
 template <class W> struct entq_tile_dec {
-    uint32_t x[W::N], p[W::N], w[W::N];
-    const uint16_t *words;
+    uint32_t x[W::N], w[W::N], p[W::N];
+    const uint16_t *run[W::N]; /* the lane's words; w = run[p] */
 
     ENTQ_HD void init(const entq_tile_tensor &t, uint32_t tile) {
-        words = t.words;
         for (int j = 0; j < W::N; j++) {
             const entq_tile_lane *ln = t.lanes + (uint64_t)tile * 32u + W::lane(j);
             x[j] = entq_ldg(&ln->state);
-            p[j] = entq_ldg(&ln->start);
-            w[j] = entq_ldg(words + p[j]);
+            run[j] = t.words + entq_ldg(&ln->start);
+            p[j] = 0;
+            w[j] = entq_ldg(run[j]);
         }
     }
 
-    /* One symbol on lane j: its table entry comes back. */
+    /* One symbol on lane j: its table entry comes back. The refill is
+     * predicated, not branched: the lanes of a warp refill at different steps.
+     * y < L here, so y << 16 | w is y * 2^16 + w (one IMAD); a u32 index on a
+     * fixed base keeps the address one IMAD.WIDE. */
     ENTQ_HD entq_tile_slot step(const entq_tile_slot *tab, uint32_t b, uint32_t mask, int j) {
         const entq_tile_slot e = tab[x[j] & mask];
         const uint32_t y = e.freq * (x[j] >> b) + e.bias;
+        x[j] = y;
         if (y < ENTQ_RANS_L) {
-            x[j] = (y << 16) | w[j];
-            p[j]++;
-            w[j] = entq_ldg(words + p[j]);
-        } else {
-            x[j] = y;
+            x[j] = y * 65536u + w[j];
+            w[j] = entq_ldg(run[j] + ++p[j]);
         }
         return e;
     }
@@ -138,14 +139,15 @@ ENTQ_HD bool entq_tile_walk(const entq_tile_tensor &t, const entq_tile_slot *tab
 #endif
             for (uint32_t u = 0; u < ENTQ_TILE_UNROLL; u++)
                 for (int j = 0; j < W::N; j++) {
-                    const uint32_t k = kb + 32u * u + W::lane(j);
+                    /* 64-bit column: operand addresses become one base per iteration plus immediates */
+                    const uint64_t k = (uint64_t)(kb + W::lane(j)) + 32u * u;
                     sink.symbol(j, k, d.step(tab, b, mask, j));
                 }
         }
         for (uint32_t kb = bulk; kb < K; kb += 32u)
             for (int j = 0; j < W::N; j++) {
                 const uint32_t k = kb + W::lane(j);
-                if (k < K) sink.symbol(j, k, d.step(tab, b, mask, j));
+                if (k < K) sink.symbol(j, (uint64_t)k, d.step(tab, b, mask, j));
             }
         sink.end_row(r);
     }
@@ -159,22 +161,23 @@ ENTQ_HD bool entq_tile_walk(const entq_tile_tensor &t, const entq_tile_slot *tab
 /* y[c * ldy + r] = scale_base * scale[r] * sum_k value[r][k] x[c * ldx + k], c < B:
  * per lane an FMA chain over its columns, then the warp's butterfly sum. */
 template <class W, int B> struct entq_tile_sink_gemv {
-    const float *x;
-    uint32_t ldx;
+    const float *xc[B]; /* column c of x */
     float *y;
     uint32_t ldy;
     const uint16_t *scales;
     float scale_base;
     float acc[B][W::N];
 
-    ENTQ_HD entq_tile_sink_gemv(const float *x_, uint32_t ldx_, float *y_, uint32_t ldy_, const uint16_t *scales_, float base)
-        : x(x_), ldx(ldx_), y(y_), ldy(ldy_), scales(scales_), scale_base(base) {
-        for (int c = 0; c < B; c++)
+    ENTQ_HD entq_tile_sink_gemv(const float *x, uint32_t ldx, float *y_, uint32_t ldy_, const uint16_t *scales_, float base)
+        : y(y_), ldy(ldy_), scales(scales_), scale_base(base) {
+        for (int c = 0; c < B; c++) {
+            xc[c] = x + (uint64_t)c * ldx;
             for (int j = 0; j < W::N; j++) acc[c][j] = 0.0f;
+        }
     }
-    ENTQ_HD void symbol(int j, uint32_t k, const entq_tile_slot &e) {
+    ENTQ_HD void symbol(int j, uint64_t k, const entq_tile_slot &e) {
         const float v = entq_bits_f32(e.value);
-        for (int c = 0; c < B; c++) acc[c][j] = entq_fma(v, entq_ldg(x + (uint64_t)c * ldx + k), acc[c][j]);
+        for (int c = 0; c < B; c++) acc[c][j] = entq_fma(v, entq_ldg(xc[c] + k), acc[c][j]);
     }
     ENTQ_HD void end_row(uint32_t r) {
         const float s = entq_mul_rn(scale_base, entq_f16_to_f32(entq_ldg(scales + r)));
@@ -193,7 +196,7 @@ template <class W> struct entq_tile_sink_f16 {
     uint16_t *out;
     uint32_t ld;
     uint32_t row;
-    ENTQ_HD void symbol(int, uint32_t k, const entq_tile_slot &e) { out[(uint64_t)row * ld + k] = (uint16_t)(e.sym_half >> 16); }
+    ENTQ_HD void symbol(int, uint64_t k, const entq_tile_slot &e) { out[(uint64_t)row * ld + k] = (uint16_t)(e.sym_half >> 16); }
     ENTQ_HD void end_row(uint32_t) { row++; }
 };
 
@@ -202,7 +205,7 @@ template <class W> struct entq_tile_sink_codes {
     uint8_t *out;
     uint32_t K;
     uint32_t row;
-    ENTQ_HD void symbol(int, uint32_t k, const entq_tile_slot &e) { out[(uint64_t)row * K + k] = (uint8_t)e.sym_half; }
+    ENTQ_HD void symbol(int, uint64_t k, const entq_tile_slot &e) { out[(uint64_t)row * K + k] = (uint8_t)e.sym_half; }
     ENTQ_HD void end_row(uint32_t) { row++; }
 };
 
