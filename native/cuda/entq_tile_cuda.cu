@@ -22,16 +22,16 @@ template <class MakeSink> __device__ void run_tiles(const entq_tile_tensor &t, M
 }
 
 template <int B>
-__global__ void __launch_bounds__(256) tile_gemv_kernel(entq_tile_tensor t, const float *__restrict__ x, uint32_t ldx,
+__global__ void __launch_bounds__(256, 2) tile_gemv_kernel(entq_tile_tensor t, const float *__restrict__ x, uint32_t ldx,
                                                         float *__restrict__ y, uint32_t ldy) {
     run_tiles(t, [&](uint32_t) { return entq_tile_sink_gemv<Warp, B>(x, ldx, y, ldy, t.scales, t.scale_base); });
 }
 
-__global__ void __launch_bounds__(256) tile_f16_kernel(entq_tile_tensor t, uint16_t *out, uint32_t ld) {
+__global__ void __launch_bounds__(256, 2) tile_f16_kernel(entq_tile_tensor t, uint16_t *out, uint32_t ld) {
     run_tiles(t, [&](uint32_t r0) { return entq_tile_sink_f16<Warp>{out, ld, r0}; });
 }
 
-__global__ void __launch_bounds__(256) tile_codes_kernel(entq_tile_tensor t, uint8_t *out) {
+__global__ void __launch_bounds__(256, 2) tile_codes_kernel(entq_tile_tensor t, uint8_t *out) {
     run_tiles(t, [&](uint32_t r0) { return entq_tile_sink_codes<Warp>{out, t.K, r0}; });
 }
 
