@@ -87,7 +87,7 @@ export function parseSass(listing) {
 }
 
 const opcode = (text) => text.replace(/^@!?U?P\w+\s+/, "").split(/\s/)[0];
-const isFma = (text) => /^(FFMA|HFMA2|FFMA2)\b/.test(opcode(text));
+const isFma = (text) => /^(FFMA|HFMA2|FFMA2)\b/.test(opcode(text)) && !/^HFMA2\.MMA\b/.test(opcode(text)); // HFMA2.MMA -RZ, RZ, 0, 0: a move
 const isLds = (text) => /^LDS\b/.test(opcode(text));
 /** A table lookup: one decoded symbol. Word reads (16-bit and narrower LDS) are not. */
 const isTableLoad = (text) => isLds(text) && !/^LDS\.(U|S)(8|16)\b/.test(opcode(text));

@@ -29,8 +29,10 @@
 #include "ggml/entq_ggml.h"
 
 // Up to this many activation columns the fused GEMV wins: it decodes W once per
-// group of 8 columns, and on an H100 B=2 costs ~1.1x B=1 while B=8 costs ~2x
-// (native/cuda/NOTES.md); from there on decode to f16 (~1x B=1) + cuBLAS wins.
+// group of 8 columns, and on an H100 the in-place kernel's B=2 costs ~1.1x B=1
+// while B=8 costs ~2x (native/cuda/NOTES.md); from there on decode to f16 (~1x
+// B=1) + cuBLAS wins. Not yet timed for the lane-stream kernel, whose loop
+// issues ~3.2x B=1's instructions at B=8 (npm run bench:cuda-sass).
 #define ENTQ_GGML_CUDA_GEMV_MAX_COLS 4
 
 namespace {
@@ -81,7 +83,7 @@ entq_weight * prepare_layout(const ggml_tensor * w, cudaStream_t stream) {
     std::vector<uint8_t> host(S > 0 ? S : 1);
     CUDA_CHECK(cudaMemcpyAsync(host.data(), w->data, S, cudaMemcpyDeviceToHost, stream));
     CUDA_CHECK(cudaStreamSynchronize(stream));
-    std::vector<uint64_t> blob;
+    std::vector<entq_tile_chunk> blob;
     entq_tile_head head;
     std::string err;
     if (!entq_tile_repack(host.data(), S, (uint32_t) w->ne[0], (uint32_t) w->ne[1], w->name, blob, &head, err)) {

@@ -34,6 +34,11 @@
 #include "../stream/entq_freq.h"
 #include "entq_tile.h"
 
+/* The layout's host storage unit: 16-byte aligned, as the table entries are. */
+typedef struct alignas(16) entq_tile_chunk {
+    uint64_t v[2];
+} entq_tile_chunk;
+
 /* What the header decides: table, tile shape, section offsets (words last). */
 struct entq_tile_plan {
     entq_tile_head head;          /* n_words and size: the bound until repacked */
@@ -97,10 +102,10 @@ static inline uint64_t entq_tile_bound(const entq_info *in) {
 }
 
 /* Repacks the stream (size bytes, the tensor `name` of shape [K, N]) into
- * out (resized to the layout's exact bytes, 16-aligned storage); head gets
+ * out (resized to the layout's exact bytes); head gets
  * its head. On failure: false and one message naming the tensor. */
 static inline bool entq_tile_repack(const uint8_t *stream, uint64_t size, uint32_t K, uint32_t N, const char *name,
-                                    std::vector<uint64_t> &out, entq_tile_head *head, std::string &err) {
+                                    std::vector<entq_tile_chunk> &out, entq_tile_head *head, std::string &err) {
     auto fail = [&](const std::string &what) {
         err = std::string("tensor '") + name + "': " + what;
         return false;
@@ -160,7 +165,7 @@ static inline bool entq_tile_repack(const uint8_t *stream, uint64_t size, uint32
     entq_tile_head h = h0;
     h.n_words = (uint32_t)(words.size() - ENTQ_TILE_PAD_WORDS);
     h.size = entq_tile_align16(h.words_off + 2ull * words.size());
-    out.assign(h.size / 8, 0);
+    out.assign(h.size / sizeof(entq_tile_chunk), entq_tile_chunk{});
     uint8_t *o = (uint8_t *)out.data();
     memcpy(o, &h, sizeof(h));
     entq_tile_slot *slots = (entq_tile_slot *)(o + h.table_off);

@@ -178,7 +178,7 @@ struct DevTensor {
 
 /* The stream repacked into the lane-stream layout, on the device (and its host copy for the twin). */
 struct DevTile {
-    std::vector<uint64_t> blob;
+    std::vector<entq_tile_chunk> blob;
     entq_tile_head head;
     entq_tile_tensor t, host;
     uint8_t *dev = nullptr;

@@ -22,7 +22,7 @@ namespace {
 typedef entq_warp_cpu CpuWarp;
 
 struct Packed {
-    std::vector<uint64_t> blob;
+    std::vector<entq_tile_chunk> blob;
     entq_tile_head head;
     entq_tile_tensor t;
     entq_info in;
@@ -113,7 +113,7 @@ void checkCase(const char *what, uint32_t K, uint32_t N, uint32_t kind, uint32_t
     // the layout within the bound the header alone gives, table precision capped
     CHECK(p.head.size <= entq_tile_bound(&p.in));
     CHECK(p.head.prob_bits == (p.in.prob_bits < ENTQ_TILE_MAX_PROB_BITS ? p.in.prob_bits : ENTQ_TILE_MAX_PROB_BITS));
-    CHECK(p.head.size == p.blob.size() * 8);
+    CHECK(p.head.size == p.blob.size() * sizeof(entq_tile_chunk));
 
     // f16 rows: exactly f16(codebook value)
     std::vector<uint16_t> f16((size_t)N * K, 0xFFFF);
@@ -186,7 +186,7 @@ TEST(cuda_tile_repack_refuses_corrupt_streams_naming_the_tensor) {
     std::string err;
     CHECK(pack(K, N, codes, ENTQ_CODES_E4M3, 11, good, err));
     const std::vector<uint8_t> &s = good.stream;
-    std::vector<uint64_t> out;
+    std::vector<entq_tile_chunk> out;
     entq_tile_head h;
     Rng rng(3);
     int refused = 0, named = 0, segment_named = 0;
