@@ -3,7 +3,8 @@
 # nvcc and no Node: builds native/cuda for this GPU's architecture, dumps the
 # GEMV's SASS, runs the small correctness cases under compute-sanitizer
 # (memcheck) when it is installed, then the full check (NMSE per case against
-# an f64 reference, bit-exactness with the CPU twin, timings against plain
+# an f64 reference, bit-exactness with the CPU twins, timings of the older
+# in-place kernels and the lane-stream ones side by side, against plain
 # int8/f16 GEMVs) and prints its table last.
 #   scripts/gpu-check.sh            everything
 #   scripts/gpu-check.sh --quick    small correctness cases only
@@ -11,9 +12,10 @@
 #   scripts/gpu-check.sh --llama    the patched llama.cpp with CUDA instead: builds it from
 #       .cache/gpu-carry (made here by `node scripts/gpu-carry.mjs`, carried to the device),
 #       runs native/cuda/test/entq_ggml_cuda_test.cpp (ggml mul_mat on CUDA vs CPU vs f64:
-#       NMSE per case, batch 1, 2, 8, 32, 512, odd K), makes F16 / Q4_K_M / Q8_0 peers of the
-#       carried coded model and runs llama-bench on all of them (pp512, tg128, all layers on
-#       the GPU); the markdown table goes to $LOG/llama-bench.md.
+#       NMSE per case, batch 1, 2, 8, 32, 512, odd K; with the lane-stream layout and again with
+#       ENTGGUF_CUDA_LAYOUT=0), makes F16 / Q4_K_M / Q8_0 peers of the carried coded model and
+#       runs llama-bench on all of them (pp512, tg128, all layers on the GPU), then the coded
+#       model again with ENTGGUF_CUDA_LAYOUT=0; the markdown tables go to $LOG/llama-bench*.md.
 # Logs go to $OUT when set (the device tool's output folder), else build/gpu-check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,9 +65,12 @@ if [ "${1:-}" = "--llama" ]; then
         "${LIBS[@]}" -Wl,-rpath,"$PWD/$BINL" -o "$BINL/entq_ggml_cuda_test"
     c++ -O2 -std=c++17 -I "$W/src/ggml/include" -I native native/ggml/entq_dequantize_gguf.cpp \
         "${LIBS[@]}" -Wl,-rpath,"$PWD/$BINL" -o "$BINL/entq_dequantize_gguf"
-    echo "== ggml mul_mat on CUDA vs CPU vs f64 (native/cuda/test/entq_ggml_cuda_test.cpp)"
+    echo "== ggml mul_mat on CUDA vs CPU vs f64 (native/cuda/test/entq_ggml_cuda_test.cpp), lane-stream layout"
     "$BINL/entq_ggml_cuda_test" 2>&1 | tee "$LOG/entq_ggml_cuda_test.log"
     TEST_RC=${PIPESTATUS[0]}
+    echo "== the same with ENTGGUF_CUDA_LAYOUT=0 (streams decoded in place, the older kernels)"
+    ENTGGUF_CUDA_LAYOUT=0 "$BINL/entq_ggml_cuda_test" 2>&1 | tee "$LOG/entq_ggml_cuda_test-inplace.log"
+    [ "${PIPESTATUS[0]}" = 0 ] || TEST_RC=1
     CODED=$(ls "$CARRY"/models/entq-*.gguf | head -1)
     "$BINL/entq_dequantize_gguf" "$CODED" "$W/models/f16.gguf"
     for q in Q4_K_M Q8_0; do
@@ -77,13 +82,16 @@ if [ "${1:-}" = "--llama" ]; then
     "$BINL/llama-bench" -m "$CODED" -m "$W/models/Q4_K_M.gguf" -m "$W/models/Q8_0.gguf" -m "$W/models/f16.gguf" \
         -ngl 99 -p 512 -n 128 -r 3 -o md 2> "$LOG/llama-bench.err" | tee "$LOG/llama-bench.md" \
         || { tail -30 "$LOG/llama-bench.err"; exit 2; }
+    echo "== llama-bench, the coded model with ENTGGUF_CUDA_LAYOUT=0 (older kernels, stream in place)"
+    ENTGGUF_CUDA_LAYOUT=0 "$BINL/llama-bench" -m "$CODED" -ngl 99 -p 512 -n 128 -r 3 -o md 2> "$LOG/llama-bench-inplace.err" \
+        | tee "$LOG/llama-bench-inplace.md" || { tail -30 "$LOG/llama-bench-inplace.err"; exit 2; }
     exit "$TEST_RC"
 fi
 
 nvcc -std=c++17 -O3 -arch="sm_$ARCH" -Xptxas -v -Xcompiler -fopenmp -Inative \
-    -o "$BIN/gpu_check" native/cuda/gpu_check.cu native/cuda/entq_cuda.cu "${CUBLAS[@]}" > "$LOG/build.log" 2>&1 \
+    -o "$BIN/gpu_check" native/cuda/gpu_check.cu native/cuda/entq_cuda.cu native/cuda/entq_tile_cuda.cu "${CUBLAS[@]}" > "$LOG/build.log" 2>&1 \
     || { tail -50 "$LOG/build.log"; exit 2; }
-grep -A2 "gemv_kernel" "$LOG/build.log" | grep -E "registers|spill" | head -4 || true
+grep -A2 "gemv_kernel" "$LOG/build.log" | grep -E "registers|spill" | head -8 || true
 if command -v cuobjdump >/dev/null; then
     cuobjdump -sass "$BIN/gpu_check" > "$LOG/gpu_check.sass" 2>&1 || true
 fi

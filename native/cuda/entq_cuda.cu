@@ -267,11 +267,16 @@ cudaError_t entq_cuda_decode_codes(const entq_cuda_tensor *t, uint8_t *out, int 
     return cudaGetLastError();
 }
 
+cudaError_t entq_cuda_scale_rows_by(const uint16_t *scales, float scale_base, uint32_t N, float *y, uint32_t ldy,
+                                    uint32_t ncols, cudaStream_t stream) {
+    const uint64_t n = (uint64_t)N * ncols;
+    scale_rows_kernel<<<(unsigned)((n + 255) / 256), 256, 0, stream>>>(scales, scale_base, N, y, ldy, ncols);
+    return cudaGetLastError();
+}
+
 cudaError_t entq_cuda_scale_rows(const entq_cuda_tensor *t, float *y, uint32_t ldy, uint32_t ncols,
                                  cudaStream_t stream) {
-    const uint64_t n = (uint64_t)t->N * ncols;
-    scale_rows_kernel<<<(unsigned)((n + 255) / 256), 256, 0, stream>>>(t->scales, t->scale_base, t->N, y, ldy, ncols);
-    return cudaGetLastError();
+    return entq_cuda_scale_rows_by(t->scales, t->scale_base, t->N, y, ldy, ncols, stream);
 }
 
 cudaError_t entq_cuda_f32_to_f16(const float *src, uint32_t lds, uint16_t *dst, uint32_t ld, uint32_t K,

@@ -49,6 +49,10 @@ cudaError_t entq_cuda_decode_f16(const entq_cuda_tensor *t, uint16_t *out, uint3
 cudaError_t entq_cuda_scale_rows(const entq_cuda_tensor *t, float *y, uint32_t ldy, uint32_t ncols,
                                  cudaStream_t stream);
 
+/* The same for any layout: scales = N f16 row scales (device). */
+cudaError_t entq_cuda_scale_rows_by(const uint16_t *scales, float scale_base, uint32_t N, float *y, uint32_t ldy,
+                                    uint32_t ncols, cudaStream_t stream);
+
 /* out[r * K + k] = code[r][k] (needs t->sym). */
 cudaError_t entq_cuda_decode_codes(const entq_cuda_tensor *t, uint8_t *out, int *d_status, cudaStream_t stream);
 

@@ -1,53 +1,78 @@
 // entq_ggml_cuda.cu - ggml-cuda's side of GGML_TYPE_ENTQ (API in entq_ggml_cuda.cuh).
 //
 // A coded weight lives in a CUDA buffer as its stream's bytes (the blob the
-// loader uploads; ggml_nbytes = the stream size). The kernels need the parsed
-// header on the host and the slot table in device memory, so each weight gets
-// a cache entry on its first multiply, keyed by (device, address): header
-// bytes copied back once (the payload never is), entq_parse, table uploaded.
-// Entries die with their buffer (entq_ggml_cuda_forget from free_buffer), so
-// a later model placed at the same address never meets a stale table.
+// loader uploads, in chunks and possibly asynchronously; ggml_nbytes = the
+// stream size). Each weight gets a cache entry on its first multiply, keyed by
+// (device, address). By default the entry holds the weight's CUDA layout
+// (native/cuda/entq_tile.h: every lane its own rANS stream, ~13 SASS
+// instructions per weight instead of ~25): the stream is copied back once,
+// decoded by the reference decoder (a corrupt stream aborts naming the tensor
+// and segment), re-encoded (entq_tile_repack.h) and uploaded to an allocation
+// of its exact size. ENTGGUF_CUDA_LAYOUT=0 keeps the older path instead: the
+// kernels of entq_cuda.cu decode the stream where it lies (no second copy of
+// the weights, ~2x slower decode), with the header parsed and the slot table
+// uploaded on the first multiply. Entries die with their buffer
+// (entq_ggml_cuda_forget from free_buffer), so a later model placed at the
+// same address never meets a stale layout or table.
 //
 // A stack of experts [K, N, E] (MUL_MAT_ID) is one stream of E x N rows whose
 // segments never span two experts (docs/FORMAT.md); each expert is described
-// to the kernels as a [K, N] matrix of its own: its payload bytes, its row
-// scales and its segments' index entries, rebased to its first segment (one
-// device copy of the index per weight), sharing the stream's slot table.
+// to the kernels as a [K, N] matrix of its own. In the CUDA layout its tiles
+// never span two experts either (entq_tile_expert). In place: its payload
+// bytes, its row scales and its segments' index entries, rebased to its first
+// segment (one device copy of the index per weight), sharing the slot table.
 #include "entq_ggml_cuda.cuh"
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "cuda/entq_cuda.h"
+#include "cuda/entq_tile_cuda.h"
+#include "cuda/entq_tile_repack.h"
 #include "ggml/entq_ggml.h"
 
 // Up to this many activation columns the fused GEMV wins: it decodes W once per
-// group of 8 columns, and on an H100 B=2 costs ~1.1x B=1 while B=8 costs ~2x
-// (native/cuda/NOTES.md); from there on decode to f16 (~1x B=1) + cuBLAS wins.
+// group of 8 columns, and on an H100 the in-place kernel's B=2 costs ~1.1x B=1
+// while B=8 costs ~2x (native/cuda/NOTES.md); from there on decode to f16 (~1x
+// B=1) + cuBLAS wins. Not yet timed for the lane-stream kernel, whose loop
+// issues ~3.2x B=1's instructions at B=8 (npm run bench:cuda-sass).
 #define ENTQ_GGML_CUDA_GEMV_MAX_COLS 4
 
 namespace {
 
 struct entq_weight {
+    // the CUDA layout (default)
+    uint8_t * layout = nullptr;        // device, the layout's exact bytes
+    entq_tile_tensor tt;
+    std::vector<entq_tile_tensor> tile_experts;
+    // or the stream in place (ENTGGUF_CUDA_LAYOUT=0)
     entq_cuda_tensor t;
     entq_lane_slot * table = nullptr;  // device, 2^prob_bits slots
     int * status = nullptr;            // device, entq_cuda status pair of the first multiply
-    bool checked = false;              // first multiply done and its status was clean
-    // a stack of experts: each one's descriptor and whether its first multiply was clean
+    bool checked = false;              // ready: repacked, or first in-place multiply done with a clean status
+    // a stack of experts in place: each one's descriptor and whether its first multiply was clean
     std::vector<entq_cuda_tensor> experts;
     std::vector<char> expert_checked;
     uint32_t * expert_index = nullptr;  // device, the index rebased per expert
+    size_t n_experts() const { return layout ? tile_experts.size() : experts.size(); }
     ~entq_weight() {
         // the context may be gone at exit; errors here have no one to report to
+        if (layout) cudaFree(layout);
         if (table) cudaFree(table);
         if (status) cudaFree(status);
         if (expert_index) cudaFree(expert_index);
     }
 };
+
+bool layout_enabled() {
+    const char * v = std::getenv("ENTGGUF_CUDA_LAYOUT");
+    return !(v && (!strcmp(v, "0") || !strcmp(v, "off") || !strcmp(v, "rans")));
+}
 
 struct entq_key {
     int device;
@@ -62,11 +87,40 @@ std::map<entq_key, std::unique_ptr<entq_weight>> cache;
     GGML_ABORT("entq: tensor '%s': %s", w->name, what);
 }
 
+// The CUDA layout: the whole stream copied back once (the first multiply
+// synchronises anyway), repacked on the host, uploaded at its exact size.
+entq_weight * prepare_layout(const ggml_tensor * w, cudaStream_t stream) {
+    const size_t S = ggml_nbytes(w);
+    std::vector<uint8_t> host(S > 0 ? S : 1);
+    CUDA_CHECK(cudaMemcpyAsync(host.data(), w->data, S, cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    std::vector<entq_tile_chunk> blob;
+    entq_tile_head head;
+    std::string err;
+    const uint32_t E = entq_ggml_stream_experts(w->ne[2]);
+    if (!entq_tile_repack(host.data(), S, (uint32_t) w->ne[0], (uint32_t) (w->ne[1] * w->ne[2]), w->name, blob, &head, err, E)) {
+        GGML_ABORT("entq: %s", err.c_str());
+    }
+    auto e = std::make_unique<entq_weight>();
+    CUDA_CHECK(cudaMalloc(&e->layout, head.size));
+    CUDA_CHECK(cudaMemcpyAsync(e->layout, blob.data(), head.size, cudaMemcpyHostToDevice, stream));
+    entq_tile_describe(&head, e->layout, &e->tt);
+    for (uint32_t x = 0; x < E; x++) e->tile_experts.push_back(entq_tile_expert(&e->tt, E, x));
+    e->expert_checked.assign(E, 1);
+    CUDA_CHECK(cudaStreamSynchronize(stream));  // `blob` goes out of scope
+    const double n = (double) w->ne[0] * w->ne[1] * w->ne[2];
+    GGML_LOG_DEBUG("entq: %s: CUDA layout %.3f bits/weight (stream %.3f)\n", w->name, 8.0 * head.size / n, 8.0 * S / n);
+    e->checked = true;
+    return e.release();
+}
+
 // The stream's header sections on the host: everything entq_parse reads lies
 // before the payload, whose size the fixed header states. The host buffer spans
 // the whole stream (calloc: untouched pages cost nothing), so a corrupt header
 // that points past the copied bytes reads zeros, never outside the buffer.
 entq_weight * prepare(const ggml_tensor * w, int device, cudaStream_t stream) {
+    (void) device;
+    if (layout_enabled()) return prepare_layout(w, stream);
     const size_t S = ggml_nbytes(w);
     const uint8_t * d_stream = (const uint8_t *) w->data;
     std::unique_ptr<uint8_t, void (*)(void *)> host((uint8_t *) calloc(S > 0 ? S : 1, 1), free);
@@ -136,26 +190,34 @@ entq_weight * weight_for(const ggml_tensor * src0, int device, cudaStream_t stre
     return slot.get();
 }
 
-// y (t.N x ncols, column-major) = W x (t.K x ncols, column-major), W described by t.
-void multiply(ggml_backend_cuda_context & ctx, const entq_cuda_tensor & t, int * status, const float * x, uint32_t ncols, float * y) {
+// y (N x ncols, column-major) = W x (K x ncols, column-major), W the weight
+// or (expert >= 0) one of its experts, in the CUDA layout or in place.
+void multiply(ggml_backend_cuda_context & ctx, const entq_weight & w, int expert, const float * x, uint32_t ncols, float * y) {
     cudaStream_t stream = ctx.stream();
+    const bool tiled = w.layout != nullptr;
+    const entq_tile_tensor & tt = expert < 0 ? w.tt : w.tile_experts[expert];
+    const entq_cuda_tensor & t = expert < 0 ? w.t : w.experts[expert];
+    const uint32_t K = tiled ? tt.K : t.K, N = tiled ? tt.N : t.N;
     if (ncols <= ENTQ_GGML_CUDA_GEMV_MAX_COLS) {
-        CUDA_CHECK(entq_cuda_gemv(&t, x, t.K, y, t.N, ncols, status, stream));
+        if (tiled) CUDA_CHECK(entq_tile_cuda_gemv(&tt, x, K, y, N, ncols, stream));
+        else CUDA_CHECK(entq_cuda_gemv(&t, x, K, y, N, ncols, w.status, stream));
         return;
     }
     // W's codebook values as f16 rows and the activations as f16 (as ggml's cuBLAS path does for
     // quantised weights), one tensor-core GEMM with f32 accumulation, then the row scales
-    const uint32_t ld = (t.K + 7) & ~7u;  // 16-byte rows for the tensor cores
-    ggml_cuda_pool_alloc<half> wf(ctx.pool(), (size_t) t.N * ld);
+    const uint32_t ld = (K + 7) & ~7u;  // 16-byte rows for the tensor cores
+    ggml_cuda_pool_alloc<half> wf(ctx.pool(), (size_t) N * ld);
     ggml_cuda_pool_alloc<half> xf(ctx.pool(), (size_t) ncols * ld);
-    CUDA_CHECK(entq_cuda_decode_f16(&t, (uint16_t *) wf.get(), ld, status, stream));
-    CUDA_CHECK(entq_cuda_f32_to_f16(x, t.K, (uint16_t *) xf.get(), ld, t.K, ncols, stream));
+    if (tiled) CUDA_CHECK(entq_tile_cuda_decode_f16(&tt, (uint16_t *) wf.get(), ld, stream));
+    else CUDA_CHECK(entq_cuda_decode_f16(&t, (uint16_t *) wf.get(), ld, w.status, stream));
+    CUDA_CHECK(entq_cuda_f32_to_f16(x, K, (uint16_t *) xf.get(), ld, K, ncols, stream));
     const float alpha = 1.0f, beta = 0.0f;
     // column-major view: Y (N x ncols) = Wᵀ-stored (K x N)ᵀ · X (K x ncols)
-    CUBLAS_CHECK(cublasGemmEx(ctx.cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, (int) t.N, (int) ncols, (int) t.K, &alpha,
+    CUBLAS_CHECK(cublasGemmEx(ctx.cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, (int) N, (int) ncols, (int) K, &alpha,
                               wf.get(), CUDA_R_16F, (int) ld, xf.get(), CUDA_R_16F, (int) ld, &beta, y, CUDA_R_32F,
-                              (int) t.N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT_TENSOR_OP));
-    CUDA_CHECK(entq_cuda_scale_rows(&t, y, t.N, ncols, stream));
+                              (int) N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT_TENSOR_OP));
+    if (tiled) CUDA_CHECK(entq_cuda_scale_rows_by(tt.scales, tt.scale_base, N, y, N, ncols, stream));
+    else CUDA_CHECK(entq_cuda_scale_rows(&t, y, N, ncols, stream));
 }
 
 // After a weight's (or an expert's) first multiply, which decoded every one of its segments: its lanes'
@@ -210,7 +272,7 @@ void entq_ggml_cuda_mul_mat(ggml_backend_cuda_context & ctx, const ggml_tensor *
     GGML_ASSERT(entq_ggml_cuda_supports_op(dst) && dst->op == GGML_OP_MUL_MAT && src0->buffer);
     cudaStream_t stream = ctx.stream();
     entq_weight * w = weight_for(src0, ctx.device, stream);
-    multiply(ctx, w->t, w->status, (const float *) src1->data, (uint32_t) ggml_nrows(src1), (float *) dst->data);
+    multiply(ctx, *w, -1, (const float *) src1->data, (uint32_t) ggml_nrows(src1), (float *) dst->data);
     if (!w->checked) {
         check_first(src0, w->status, -1, stream);
         w->checked = true;
@@ -225,7 +287,7 @@ void entq_ggml_cuda_mul_mat_id(ggml_backend_cuda_context & ctx, ggml_tensor * ds
     cudaStream_t stream = ctx.stream();
     entq_weight * w = weight_for(src0, ctx.device, stream);
     const int64_t E = src0->ne[2], n_used = ids->ne[0], n_tok = ids->ne[1];
-    if ((int64_t) w->experts.size() != E) fail(src0, "a stack of experts whose stream holds another number of experts");
+    if ((int64_t) w->n_experts() != E) fail(src0, "a stack of experts whose stream holds another number of experts");
 
     // the routing, on the host
     std::vector<int32_t> h_ids((size_t) n_used * n_tok);
@@ -266,7 +328,7 @@ void entq_ggml_cuda_mul_mat_id(ggml_backend_cuda_context & ctx, ggml_tensor * ds
         if (n == 0) continue;  // no token routes here: not decoded
         gather_columns<<<n, 256, 0, stream>>>((const char *) src1->data, d_offs.get() + first[e], K, xg.get());
         CUDA_CHECK(cudaGetLastError());
-        multiply(ctx, w->experts[e], w->status, xg.get(), n, yg.get());
+        multiply(ctx, *w, (int) e, xg.get(), n, yg.get());
         scatter_columns<<<n, 256, 0, stream>>>(yg.get(), N, d_offs.get() + n_cols + first[e], (char *) dst->data);
         CUDA_CHECK(cudaGetLastError());
         if (!w->expert_checked[e]) {

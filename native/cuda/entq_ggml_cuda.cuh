@@ -14,10 +14,12 @@ bool entq_ggml_cuda_supports_op(const ggml_tensor * op);
 
 /* dst = src0 (coded) x src1: fused decode + GEMV for up to
  * ENTQ_GGML_CUDA_GEMV_MAX_COLS columns, else decode to f16 + cuBLAS. The
- * first multiply of each weight parses its header (a device-to-host copy),
- * uploads its slot table and checks that every segment decoded cleanly:
- * one synchronisation per weight, never inside a CUDA graph capture (see
- * entq_ggml_cuda_graph_ready). A corrupt stream aborts naming the tensor. */
+ * first multiply of each weight repacks it into the CUDA layout (the stream
+ * copied back, decoded by the reference, re-encoded, uploaded; or with
+ * ENTGGUF_CUDA_LAYOUT=0 parses its header, uploads its slot table and checks
+ * that every segment decoded cleanly): one synchronisation per weight, never
+ * inside a CUDA graph capture (see entq_ggml_cuda_graph_ready). A corrupt
+ * stream aborts naming the tensor. */
 void entq_ggml_cuda_mul_mat(ggml_backend_cuda_context & ctx, const ggml_tensor * src0, const ggml_tensor * src1, ggml_tensor * dst);
 
 /* dst[:, u, t] = expert ids[u, t] of src0 (coded [K, N, E]) x src1[:, u % ne11, t].

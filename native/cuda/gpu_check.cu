@@ -9,9 +9,13 @@
  *    NMSE, outputs poisoned with NaN first; the GEMV also bit-exact with the
  *    CPU twin (entq_lane.h, entq_warp_cpu) where the twin is quick; a corrupt
  *    segment must be reported, not crash.
+ *    The same for the lane-stream layout (entq_tile.h, repacked from each
+ *    stream by entq_tile_repack.h as the ggml glue does): codes bit-exact,
+ *    GEMV NMSE and bit-exact with its CPU twin, f16 rows exact.
  * 2. Speed: median of CUDA-event timings over rotating copies of each stream
  *    (more bytes than L2 holds, so weights come from memory as they would in
- *    a model), against plain int8 and f16 GEMVs reading uncompressed weights.
+ *    a model), against plain int8 and f16 GEMVs reading uncompressed weights;
+ *    the old kernels (stream in place) and the lane-stream ones side by side.
  * Exit status: 0 when every check passed. */
 #include <algorithm>
 #include <chrono>
@@ -32,6 +36,8 @@
 
 #include "cuda/entq_cuda.h"
 #include "cuda/entq_lane_sinks.h"
+#include "cuda/entq_tile_cuda.h"
+#include "cuda/entq_tile_repack.h"
 #include "quant/entq_e4m3.h"
 #include "quant/entq_int8.h"
 #include "stream/entq_decode.h"
@@ -169,6 +175,61 @@ struct DevTensor {
         cudaFree(sym);
     }
 };
+
+/* The stream repacked into the lane-stream layout, on the device (and its host copy for the twin). */
+struct DevTile {
+    std::vector<entq_tile_chunk> blob;
+    entq_tile_head head;
+    entq_tile_tensor t, host;
+    uint8_t *dev = nullptr;
+    void upload(const Coded &c) {
+        std::string err;
+        if (!entq_tile_repack(c.bytes(), c.size, c.K, c.N, "gpu_check", blob, &head, err)) {
+            std::fprintf(stderr, "repack: %s\n", err.c_str());
+            std::exit(2);
+        }
+        uploadFrom(*this);
+        entq_tile_describe(&head, (const uint8_t *)blob.data(), &host);
+    }
+    /* another device copy of src's layout (host twin: src's) */
+    void uploadFrom(const DevTile &src) {
+        head = src.head;
+        host = src.host;
+        CK(cudaMalloc(&dev, head.size));
+        CK(cudaMemcpy(dev, src.blob.data(), head.size, cudaMemcpyHostToDevice));
+        entq_tile_describe(&head, dev, &t);
+    }
+    double bitsPerWeight() const { return 8.0 * (double)head.size / ((double)head.K * head.N); }
+    void release() { cudaFree(dev); }
+};
+
+/* The lane-stream kernels' CPU twin: B <= 8 columns. */
+template <int B> void twinTileGemv(const DevTile &d, const float *x, uint32_t ldx, float *y, uint32_t ldy) {
+    for (uint32_t tile = 0; tile < d.host.n_tiles; tile++) {
+        entq_tile_sink_gemv<entq_warp_cpu, B> sink(x, ldx, y, ldy, d.host.scales, d.host.scale_base);
+        if (!entq_tile_walk<entq_warp_cpu>(d.host, d.host.table, tile, sink)) std::abort();
+    }
+}
+
+void twinTileGemvCols(const DevTile &d, const std::vector<float> &x, uint32_t B, std::vector<float> &y) {
+    const uint32_t K = d.host.K, N = d.host.N;
+    y.assign((size_t)N * B, NAN);
+    for (uint32_t c0 = 0; c0 < B; c0 += 8) {
+        const uint32_t nc = std::min(8u, B - c0);
+        const float *xc = x.data() + (size_t)c0 * K;
+        float *yc = y.data() + (size_t)c0 * N;
+        switch (nc) {
+        case 1: twinTileGemv<1>(d, xc, K, yc, N); break;
+        case 2: twinTileGemv<2>(d, xc, K, yc, N); break;
+        case 3: twinTileGemv<3>(d, xc, K, yc, N); break;
+        case 4: twinTileGemv<4>(d, xc, K, yc, N); break;
+        case 5: twinTileGemv<5>(d, xc, K, yc, N); break;
+        case 6: twinTileGemv<6>(d, xc, K, yc, N); break;
+        case 7: twinTileGemv<7>(d, xc, K, yc, N); break;
+        case 8: twinTileGemv<8>(d, xc, K, yc, N); break;
+        }
+    }
+}
 
 /* ---- references ---- */
 
@@ -370,6 +431,65 @@ void checkCase(uint32_t N, uint32_t K, uint32_t kind, uint32_t seg_syms, uint32_
             if (!(e < limit) || st != ENTQ_OK) fail(name);
         }
     }
+    /* the lane-stream layout: codes, f16 rows, GEMV (NMSE, and bit-exact with its twin) */
+    {
+        DevTile dt;
+        dt.upload(c);
+        char tname[200];
+        std::snprintf(tname, sizeof(tname), "%s -> tiles rows/tile=%u pb=%u %.2f b/w", name, dt.head.rows_per_tile,
+                      dt.head.prob_bits, dt.bitsPerWeight());
+        uint8_t *tc;
+        CK(cudaMalloc(&tc, (size_t)N * K));
+        CK(cudaMemset(tc, 0xAB, (size_t)N * K));
+        CK(entq_tile_cuda_decode_codes(&dt.t, tc, 0));
+        CK(cudaDeviceSynchronize());
+        std::vector<uint8_t> tgot((size_t)N * K);
+        CK(cudaMemcpy(tgot.data(), tc, tgot.size(), cudaMemcpyDeviceToHost));
+        CK(cudaFree(tc));
+        uint16_t *tf;
+        CK(cudaMalloc(&tf, (size_t)N * K * 2));
+        CK(entq_tile_cuda_decode_f16(&dt.t, tf, K, 0));
+        CK(cudaDeviceSynchronize());
+        std::vector<uint16_t> hf((size_t)N * K);
+        CK(cudaMemcpy(hf.data(), tf, hf.size() * 2, cudaMemcpyDeviceToHost));
+        CK(cudaFree(tf));
+        bool f16_ok = true;
+        const uint16_t *srow = (const uint16_t *)(c.bytes() + c.in.scales_off);
+        (void)srow;
+        for (size_t i = 0; i < hf.size() && f16_ok; i++)
+            f16_ok = hf[i] == entq_f32_to_f16(entq_codebook_value(&c.in, c.bytes(), c.codes[i]));
+        const bool tcodes_ok = tgot == c.codes;
+        std::printf("case %s: codes %s, f16 rows %s\n", tname, tcodes_ok ? "bit-exact" : "DIFFER", f16_ok ? "exact" : "DIFFER");
+        if (!tcodes_ok || !f16_ok) fail(tname);
+        for (uint32_t B : batches) {
+            if (B > 32) continue;
+            std::vector<float> x((size_t)K * B), y((size_t)N * B);
+            for (auto &v : x) v = nd(rng);
+            const std::vector<double> ref = refProduct(c, x, B);
+            CK(cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+            CK(cudaMemset(dy, 0xFF, (size_t)N * B * 4));
+            CK(entq_tile_cuda_gemv(&dt.t, dx, K, dy, N, B, 0));
+            CK(cudaGetLastError());
+            CK(cudaDeviceSynchronize());
+            CK(cudaMemcpy(y.data(), dy, y.size() * 4, cudaMemcpyDeviceToHost));
+            const double e = nmse(y, ref);
+            const char *exact = "";
+            if (twin) {
+                std::vector<float> ty;
+                twinTileGemvCols(dt, x, B, ty);
+                const bool same = memcmp(ty.data(), y.data(), y.size() * 4) == 0;
+                exact = same ? ", bit-exact with CPU twin" : ", DIFFERS FROM CPU TWIN";
+                if (!same) fail(tname);
+            }
+            std::printf("  B=%-3u tile gemv   NMSE %.3e%s\n", B, e, exact);
+            char row[240];
+            std::snprintf(row, sizeof(row), "| %-34s | %3u | tile gemv  | %.2e | %s |", tname, B, e, e < 1e-6 ? "ok" : "FAIL");
+            g_table.push_back(row);
+            if (!(e < 1e-6)) fail(tname);
+        }
+        dt.release();
+    }
+
     big.release();
     CK(cudaFree(dx));
     CK(cudaFree(dy));
@@ -546,6 +666,7 @@ void timeShape(uint32_t N, uint32_t K, const std::vector<Layout> &layouts, int l
         g_table.push_back(row);
     }
 
+    std::vector<uint32_t> tiled_pb;
     for (const Layout &lay : layouts) {
         Coded c = makeCoded(N, K, ENTQ_CODES_INT8, lay.seg, lay.prob_bits, 2.5, N + K + lay.seg);
         const int nc = copiesFor(c.size, l2);
@@ -571,6 +692,37 @@ void timeShape(uint32_t N, uint32_t K, const std::vector<Layout> &layouts, int l
                       c.bits_per_weight, wpb, blocks, usd, c.size / usd / 1e3, weights / usd / 1e3);
         g_table.push_back(row);
         if (readStatus(status) != ENTQ_OK) fail("timing run status");
+        /* the same weights repacked into lane streams, side by side (once per file prob_bits:
+         * the layout does not depend on the file's segments) */
+        if (std::find(tiled_pb.begin(), tiled_pb.end(), c.in.prob_bits) != tiled_pb.end()) {
+            CK(cudaFree(wf16));
+            for (auto &d : dts) d.release();
+            continue;
+        }
+        tiled_pb.push_back(c.in.prob_bits);
+        DevTile first;
+        first.upload(c);
+        const int nt = copiesFor(first.head.size, l2);
+        std::vector<DevTile> tts(nt);
+        tts[0] = first;
+        for (int i = 1; i < nt; i++) tts[i].uploadFrom(first);
+        uint32_t twpb, tblocks;
+        entq_tile_cuda_launch_shape(&tts[0].t, &twpb, &tblocks);
+        char twhat[80];
+        std::snprintf(twhat, sizeof(twhat), "tiles rpt=%-3u pb=%2u (from %s)", tts[0].head.rows_per_tile, tts[0].head.prob_bits, what);
+        for (uint32_t B : {1u, 2u, 8u}) {
+            const double us = medianUs([&](int i) { entq_tile_cuda_gemv(&tts[i % nt].t, dx, K, dy, N, B, 0); }, reps);
+            char trow[260];
+            std::snprintf(trow, sizeof(trow), "| %5ux%-5u | tile GEMV B=%u %-38s | %5.3f | %2u | %5u | %8.1f | %6.0f | %6.1f |", N, K, B, twhat,
+                          tts[0].bitsPerWeight(), twpb, tblocks, us, tts[0].head.size / us / 1e3, weights / us / 1e3);
+            g_table.push_back(trow);
+        }
+        const double ust = medianUs([&](int i) { entq_tile_cuda_decode_f16(&tts[i % nt].t, wf16, K, 0); }, reps);
+        char trow[260];
+        std::snprintf(trow, sizeof(trow), "| %5ux%-5u | tile decode->f16 %-38s | %5.3f | %2u | %5u | %8.1f | %6.0f | %6.1f |", N, K, twhat,
+                      tts[0].bitsPerWeight(), twpb, tblocks, ust, tts[0].head.size / ust / 1e3, weights / ust / 1e3);
+        g_table.push_back(trow);
+        for (auto &d : tts) d.release();
         CK(cudaFree(wf16));
         for (auto &d : dts) d.release();
     }

@@ -82,11 +82,11 @@ inline std::vector<uint8_t> makeCodesWithEntropy(uint64_t n, double bits, uint64
 // Encodes codes as one stream (row scales in [0.25, 1.25), seeded by the shape); empty on failure.
 inline std::vector<uint8_t> encodeCodes(uint32_t K, uint32_t N, const std::vector<uint8_t> &codes, uint32_t kind,
                                         uint32_t segment_symbols = 0, uint32_t prob_bits = 0,
-                                        const uint16_t *codebook = nullptr) {
+                                        const uint16_t *codebook = nullptr, uint32_t n_expert = 0) {
     std::vector<uint16_t> scales(N);
     entq_test::Rng rng(K * 31ull + N);
     for (auto &v : scales) v = entq_f32_to_f16((float)(0.25 + rng.uniform()));
-    entq_params p = {kind, codebook, 0.5f, scales.data(), segment_symbols, prob_bits};
+    entq_params p = {kind, codebook, 0.5f, scales.data(), segment_symbols, prob_bits, n_expert};
     entq_plan_t plan;
     if (entq_plan(K, N, codes.data(), &p, &plan) != ENTQ_OK) return {};
     std::vector<uint32_t> buf((entq_encode_bound(&plan) + 3) / 4);  // 4-aligned
