@@ -33,6 +33,7 @@
 #include "cpu/entq_gemm_avx2.h"
 #include "cpu/entq_gemm_avx512.h"
 #include "cpu/entq_gemm_int16.h"
+#include "cpu/entq_get_rows.h"
 #include "ggml/entq_ggml.h"
 #include "stream/entq_decode.h"
 
@@ -67,6 +68,7 @@ struct entq_scratch {
     std::vector<float> row_scales;
     std::vector<const int16_t *> qcols;
     std::vector<const float *> dcols;
+    entq_row_cache get_rows;  // GET_ROWS: what was decoded last
 };
 
 thread_local std::unique_ptr<entq_scratch> scratch;
@@ -142,10 +144,6 @@ void collect_columns(const ggml_tensor * x, const ggml_tensor * dst, entq_scratc
 void layout_mul_mat(const ggml_compute_params * params, ggml_tensor * dst, const entq_layout * L, entq_scratch & s) {
     const ggml_tensor * w = dst->src[0];
     const ggml_tensor * x = dst->src[1];
-    if ((int64_t) L->K != w->ne[0] || (int64_t) L->N != w->ne[1]) {
-        GGML_ABORT("entq: tensor '%s': CPU layout of [%u, %u] for a [%lld, %lld] weight", w->name, L->K, L->N, (long long) w->ne[0],
-                   (long long) w->ne[1]);
-    }
     const uint32_t K = L->K, R = L->rows_per_stream, S = ENTQ_LAYOUT_STREAMS;
     const int64_t ncols = x->ne[1] * x->ne[2] * x->ne[3];
     // threads' shares: with one column decoding is the work, and it goes with the bytes (rows differ in
@@ -230,12 +228,51 @@ void layout_mul_mat(const ggml_compute_params * params, ggml_tensor * dst, const
     }
 }
 
+// What a coded weight's data holds: the view's nb[3] is the stream's byte count; a CPU_ENTQ buffer holds a
+// record instead, pointing to the CPU layout or to a copy of the stream
+struct coded_data {
+    const entq_layout * layout = nullptr;
+    const uint8_t * stream = nullptr;  // when there is no layout: parsed into in
+    entq_info in;
+};
+
+coded_data coded_data_of(const ggml_tensor * w) {
+    coded_data cd;
+    const uint8_t * buf = (const uint8_t *) w->data;
+    uint64_t size = ggml_nbytes(w);
+    if (size >= sizeof(entq_cpu_weight) && entq_rd32(buf) == ENTQ_CPU_WEIGHT_MAGIC) {
+        entq_cpu_weight rec;
+        memcpy(&rec, buf, sizeof(rec));
+        if (rec.is_layout) {
+            cd.layout = (const entq_layout *) rec.data;
+            if ((int64_t) cd.layout->K != w->ne[0] || (int64_t) cd.layout->N != w->ne[1]) {
+                GGML_ABORT("entq: tensor '%s': CPU layout of [%u, %u] for a [%lld, %lld] weight", w->name, cd.layout->K, cd.layout->N,
+                           (long long) w->ne[0], (long long) w->ne[1]);
+            }
+            return cd;
+        }
+        buf = rec.data;
+        size = rec.bytes;
+    }
+    const int st = entq_parse_shape(buf, size, (uint32_t) w->ne[0], (uint32_t) w->ne[1], &cd.in);
+    if (st != ENTQ_OK || w->ne[0] > UINT32_MAX || w->ne[1] > UINT32_MAX) {
+        GGML_ABORT("entq: tensor '%s': %s", w->name, entq_status_str(st == ENTQ_OK ? ENTQ_ERR_SHAPE : st));
+    }
+    cd.stream = buf;
+    return cd;
+}
+
 }  // namespace
 
 extern "C" bool entq_cpu_supports_op(const struct ggml_tensor * op) {
     const ggml_tensor * w = op->src[0];
     const ggml_tensor * x = op->src[1];
     // every shape the kernels index by, so that a malformed graph (e.g. received over RPC) is refused, not run
+    if (op->op == GGML_OP_GET_ROWS) {
+        return w && x && w->type == GGML_TYPE_ENTQ && x->type == GGML_TYPE_I32 && op->type == GGML_TYPE_F32 && w->ne[2] == 1 &&
+               w->ne[3] == 1 && x->ne[1] == 1 && x->ne[2] == 1 && x->ne[3] == 1 && op->ne[0] == w->ne[0] && op->ne[1] == x->ne[0] &&
+               op->ne[2] == 1 && op->ne[3] == 1 && op->nb[0] == sizeof(float);
+    }
     return op->op == GGML_OP_MUL_MAT && w && x && w->type == GGML_TYPE_ENTQ && x->type == GGML_TYPE_F32 &&
            op->type == GGML_TYPE_F32 && w->ne[2] == 1 && w->ne[3] == 1 && x->nb[0] == sizeof(float) &&
            op->nb[0] == sizeof(float) && x->ne[0] == w->ne[0] && op->ne[0] == w->ne[1] && op->ne[1] == x->ne[1] &&
@@ -252,24 +289,13 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
     }
     entq_scratch & s = *scratch;
 
-    // the view's nb[3] is the stream's byte count; a CPU_ENTQ buffer holds a record instead
-    const uint8_t * buf = (const uint8_t *) w->data;
-    uint64_t size = ggml_nbytes(w);
-    if (size >= sizeof(entq_cpu_weight) && entq_rd32(buf) == ENTQ_CPU_WEIGHT_MAGIC) {
-        entq_cpu_weight rec;
-        memcpy(&rec, buf, sizeof(rec));
-        if (rec.is_layout) {
-            layout_mul_mat(params, dst, (const entq_layout *) rec.data, s);
-            return;
-        }
-        buf = rec.data;
-        size = rec.bytes;
+    const coded_data cd = coded_data_of(w);
+    if (cd.layout) {
+        layout_mul_mat(params, dst, cd.layout, s);
+        return;
     }
-    entq_info in;
-    int st = entq_parse_shape(buf, size, (uint32_t) w->ne[0], (uint32_t) w->ne[1], &in);
-    if (st != ENTQ_OK || w->ne[0] > UINT32_MAX || w->ne[1] > UINT32_MAX) {
-        GGML_ABORT("entq: tensor '%s': %s", w->name, entq_status_str(st == ENTQ_OK ? ENTQ_ERR_SHAPE : st));
-    }
+    const uint8_t * buf = cd.stream;
+    const entq_info & in = cd.in;
 
     const uint32_t seg0 = (uint32_t) ((uint64_t) in.n_seg * params->ith / params->nth);
     const uint32_t seg1 = (uint32_t) ((uint64_t) in.n_seg * (params->ith + 1) / params->nth);
@@ -338,5 +364,34 @@ extern "C" void entq_cpu_mul_mat(const struct ggml_compute_params * params, stru
             }
         }
         finish_or_abort(w, &d, seg);
+    }
+}
+
+extern "C" void entq_cpu_get_rows(const struct ggml_compute_params * params, struct ggml_tensor * dst) {
+    const ggml_tensor * w = dst->src[0];
+    const ggml_tensor * ids = dst->src[1];
+    GGML_ASSERT(entq_cpu_supports_op(dst));
+    const int64_t n = ids->ne[0], N = w->ne[1];
+    const int64_t r0 = n * params->ith / params->nth, r1 = n * (params->ith + 1) / params->nth;
+    if (r0 == r1) {
+        return;
+    }
+    if (!scratch) {
+        scratch = std::make_unique<entq_scratch>();
+    }
+    entq_row_cache & c = scratch->get_rows;
+    c.reset(nullptr);  // the same address may hold another weight than at the last call
+    const coded_data cd = coded_data_of(w);
+    for (int64_t i = r0; i < r1; i++) {
+        const int32_t row = *(const int32_t *) ((const char *) ids->data + i * ids->nb[0]);
+        if (row < 0 || row >= N) {
+            GGML_ABORT("entq: tensor '%s': row %d asked for, the weight has %lld", w->name, (int) row, (long long) N);
+        }
+        float * out = (float *) ((char *) dst->data + i * dst->nb[1]);
+        if (cd.layout) {
+            entq_layout_get_row(cd.layout, (uint32_t) row, c, out);
+        } else if (entq_stream_get_row(&cd.in, cd.stream, (uint32_t) row, c, out) != ENTQ_OK) {
+            GGML_ABORT("entq: tensor '%s': segment %u: %s", w->name, c.seg, entq_status_str(ENTQ_ERR_PAYLOAD));
+        }
     }
 }

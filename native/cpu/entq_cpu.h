@@ -1,7 +1,8 @@
 /* entq_cpu.h - the ggml-cpu entry points for coded weights (GGML_TYPE_ENTQ).
  * Called from patched ggml-cpu: supports_op asks entq_cpu_supports_op() about
- * every op that touches a coded tensor, and ggml_compute_forward_mul_mat()
- * hands coded weights to entq_cpu_mul_mat() before its own stride checks. */
+ * every op that touches a coded tensor, ggml_compute_forward_mul_mat() hands
+ * coded weights to entq_cpu_mul_mat() before its own stride checks, and
+ * ggml_compute_forward_get_rows() to entq_cpu_get_rows(). */
 #ifndef ENTQ_CPU_H
 #define ENTQ_CPU_H
 
@@ -13,13 +14,19 @@ extern "C" {
 
 struct ggml_compute_params;
 
-/* True only for dst = mul_mat(coded [K, N] view, f32 activations), f32 out. */
+/* True only for dst = mul_mat(coded [K, N] view, f32 activations), f32 out,
+ * and dst = get_rows(coded [K, N] view, i32 row numbers), f32 out. */
 bool entq_cpu_supports_op(const struct ggml_tensor * op);
 
 /* dst = W x for every column of src1; this thread takes its share of W's
  * segments (ith/nth), decodes each of their rows once and dots it with all
  * columns. A stream that fails to decode aborts naming the tensor. */
 void entq_cpu_mul_mat(const struct ggml_compute_params * params, struct ggml_tensor * dst);
+
+/* dst row i = row ids[i] of W, dequantised (token embeddings): this thread
+ * takes its share of ids and decodes only what leads to each row
+ * (entq_get_rows.h). A row number outside W aborts naming the tensor. */
+void entq_cpu_get_rows(const struct ggml_compute_params * params, struct ggml_tensor * dst);
 
 #ifdef __cplusplus
 }
