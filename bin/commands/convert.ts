@@ -29,7 +29,8 @@ export function registerConvertCommand(program: Command): void {
         .addOption(new Option("--objective <name>", "how row scales are chosen: EntQuant's L1 objective, entropy-constrained, or plain absmax").choices(["l1", "ecq", "absmax"]).default("l1"))
         .option("--include <glob>", "code tensors matching this pattern (repeatable; replaces the default blk.*.attn_*/ffn_* weights)", collect)
         .option("--exclude <glob>", "never code tensors matching this pattern (repeatable)", collect)
-        .option("--output-head", "also code output.weight")
+        .option("--no-output-head", "keep output.weight at source precision (coded by default)")
+        .option("--no-embeddings", "keep token_embd.weight at source precision (coded by default)")
         .option("--fallback-gap <x>", "absmax fallback when max|w| / 8th largest |w| >= x (0 disables; default 8)", number("--fallback-gap"))
         .option("--segment-symbols <n>", "symbols per stream segment: more segments, more parallel decoding, 132 bytes each", number("--segment-symbols"))
         .option("-t, --threads <n>", "threads (default: all cores)", number("--threads"))
@@ -48,7 +49,7 @@ export function registerConvertCommand(program: Command): void {
             };
             process.once("SIGINT", stop).once("SIGTERM", stop);
             if (o.uncoded) {
-                const coding = ["bits", "lambda", "include", "exclude", "outputHead", "fallbackGap", "segmentSymbols", "emitDequantized"].filter((k) => o[k] !== undefined);
+                const coding = ["bits", "lambda", "include", "exclude", "fallbackGap", "segmentSymbols", "emitDequantized"].filter((k) => o[k] !== undefined);
                 if (coding.length) throw new InvalidArgumentError(`--uncoded codes nothing: it takes no ${coding.map((k) => "--" + k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())).join(", ")}`);
                 const u = await writeUncodedModel(input, o.output as string, { signal: abort.signal });
                 process.off("SIGINT", stop).off("SIGTERM", stop);
@@ -65,7 +66,8 @@ export function registerConvertCommand(program: Command): void {
                 objective: o.objective as "l1" | "ecq" | "absmax",
                 include: o.include as string[] | undefined,
                 exclude: o.exclude as string[] | undefined,
-                outputHead: Boolean(o.outputHead),
+                outputHead: o.outputHead as boolean,
+                embeddings: o.embeddings as boolean,
                 fallbackGap: o.fallbackGap as number | undefined,
                 segmentSymbols: o.segmentSymbols as number | undefined,
                 threads: o.threads as number | undefined,

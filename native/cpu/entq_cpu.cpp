@@ -33,6 +33,7 @@
 #include "cpu/entq_gemm_avx2.h"
 #include "cpu/entq_gemm_avx512.h"
 #include "cpu/entq_gemm_int16.h"
+#include "cpu/entq_get_rows.h"
 #include "ggml/entq_ggml.h"
 #include "stream/entq_decode.h"
 
@@ -67,6 +68,7 @@ struct entq_scratch {
     std::vector<float> row_scales;
     std::vector<const int16_t *> qcols;
     std::vector<const float *> dcols;
+    entq_row_cache get_rows;  // GET_ROWS: what was decoded last
 };
 
 thread_local std::unique_ptr<entq_scratch> scratch;
@@ -296,15 +298,16 @@ void stream_rows(const ggml_compute_params * params, const ggml_tensor * w, cons
     }
 }
 
-// What a coded weight's data holds, parsed once per multiply, with this thread's decode table built.
+// What a coded weight's data holds, parsed once per call.
 struct entq_weight_data {
     const entq_layout * layout = nullptr;  // the CPU layout, or
     entq_info in;                          // the rANS stream
     const uint8_t * buf = nullptr;
 };
 
-// A 2-D weight [K, N] (experts 0) or a 3-D one [K, N, E] (its stream holds E experts' rows).
-entq_weight_data open_weight(const ggml_tensor * w, entq_scratch & s) {
+// A 2-D weight [K, N] (experts 0) or a 3-D one [K, N, E] (its stream holds E experts' rows): its layout,
+// or its stream parsed. A damaged or mismatched one aborts naming the tensor.
+entq_weight_data weight_data_of(const ggml_tensor * w) {
     entq_weight_data wd;
     const uint64_t E = (uint64_t) w->ne[2], experts = w->ne[2] > 1 ? E : 0;
     const uint64_t rows = (uint64_t) w->ne[1] * E;
@@ -323,7 +326,6 @@ entq_weight_data open_weight(const ggml_tensor * w, entq_scratch & s) {
                 GGML_ABORT("entq: tensor '%s': CPU layout of [%u, %u] for a weight of %llu rows of %lld", w->name, wd.layout->K,
                            wd.layout->N, (unsigned long long) rows, (long long) w->ne[0]);
             }
-            entq_layout_build_table(wd.layout, s.ltab);
             return wd;
         }
         buf = rec.data;
@@ -337,6 +339,17 @@ entq_weight_data open_weight(const ggml_tensor * w, entq_scratch & s) {
         GGML_ABORT("entq: tensor '%s': %s", w->name, entq_status_str(st));
     }
     wd.buf = buf;
+    return wd;
+}
+
+// The weight's data, with this thread's decode table built for it.
+entq_weight_data open_weight(const ggml_tensor * w, entq_scratch & s) {
+    const entq_weight_data wd = weight_data_of(w);
+    if (wd.layout) {
+        entq_layout_build_table(wd.layout, s.ltab);
+        return wd;
+    }
+    const uint8_t * buf = wd.buf;
 #if ENTQ_AVX2_DECODER
     if (use_avx2()) {
         entq_avx2_build_table(&wd.in, buf, &s.simd);
@@ -370,6 +383,11 @@ extern "C" bool entq_cpu_supports_op(const struct ggml_tensor * op) {
     const ggml_tensor * w = op->src[0];
     const ggml_tensor * x = op->src[1];
     // every shape the kernels index by, so that a malformed graph (e.g. received over RPC) is refused, not run
+    if (op->op == GGML_OP_GET_ROWS) {
+        return w && x && w->type == GGML_TYPE_ENTQ && x->type == GGML_TYPE_I32 && op->type == GGML_TYPE_F32 && w->ne[2] == 1 &&
+               w->ne[3] == 1 && x->ne[1] == 1 && x->ne[2] == 1 && x->ne[3] == 1 && op->ne[0] == w->ne[0] && op->ne[1] == x->ne[0] &&
+               op->ne[2] == 1 && op->ne[3] == 1 && op->nb[0] == sizeof(float);
+    }
     if (!w || !x || w->type != GGML_TYPE_ENTQ || x->type != GGML_TYPE_F32 || op->type != GGML_TYPE_F32 || x->nb[0] != sizeof(float) ||
         op->nb[0] != sizeof(float) || x->ne[0] != w->ne[0] || op->ne[0] != w->ne[1] || w->ne[3] != 1) {
         return false;
@@ -437,5 +455,31 @@ extern "C" void entq_cpu_mul_mat_id(const struct ggml_compute_params * params, s
         }
         const entq_cols cols = {xcols.data() + count[e], ycols.data() + count[e], count[e + 1] - count[e]};
         weight_rows(params, w, wd, (uint32_t) e * N, (uint32_t) (e + 1) * N, cols, s);
+    }
+}
+
+extern "C" void entq_cpu_get_rows(const struct ggml_compute_params * params, struct ggml_tensor * dst) {
+    const ggml_tensor * w = dst->src[0];
+    const ggml_tensor * ids = dst->src[1];
+    GGML_ASSERT(entq_cpu_supports_op(dst) && dst->op == GGML_OP_GET_ROWS);
+    const int64_t n = ids->ne[0], N = w->ne[1];
+    const int64_t r0 = n * params->ith / params->nth, r1 = n * (params->ith + 1) / params->nth;
+    if (r0 == r1) {
+        return;
+    }
+    entq_row_cache & c = thread_scratch().get_rows;
+    c.reset(nullptr);  // the same address may hold another weight than at the last call
+    const entq_weight_data wd = weight_data_of(w);
+    for (int64_t i = r0; i < r1; i++) {
+        const int32_t row = *(const int32_t *) ((const char *) ids->data + i * ids->nb[0]);
+        if (row < 0 || row >= N) {
+            GGML_ABORT("entq: tensor '%s': row %d asked for, the weight has %lld", w->name, (int) row, (long long) N);
+        }
+        float * out = (float *) ((char *) dst->data + i * dst->nb[1]);
+        if (wd.layout) {
+            entq_layout_get_row(wd.layout, (uint32_t) row, c, out);
+        } else if (entq_stream_get_row(&wd.in, wd.buf, (uint32_t) row, c, out) != ENTQ_OK) {
+            GGML_ABORT("entq: tensor '%s': segment %u: %s", w->name, c.seg, entq_status_str(ENTQ_ERR_PAYLOAD));
+        }
     }
 }

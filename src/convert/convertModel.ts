@@ -173,7 +173,8 @@ export async function convertModel(input: string, output: string, options: Conve
             ...(target !== undefined ? { bits: target, rateSplit: split === undefined ? "tensor" : "model" } : { lambda: options.lambda ?? 0 }),
             include: options.include,
             exclude: options.exclude,
-            outputHead: options.outputHead ?? false,
+            outputHead: options.outputHead ?? true,
+            embeddings: options.embeddings ?? true,
             fallbackGap: options.fallbackGap,
             segmentSymbols: options.segmentSymbols
         };

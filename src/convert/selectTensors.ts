@@ -1,7 +1,9 @@
-// Which tensors the converter codes. Only linear weights used by matrix
-// multiplication (GUIDE §2.7): embeddings (get_rows), norms, biases, routers
-// (ffn_gate_inp) and shared experts keep their type unless included. The
-// choice is by name pattern, so any architecture works.
+// Which tensors the converter codes (GUIDE §2.7): every large weight a user
+// pays for, the blocks' linear weights and mixture-of-experts stacks, the
+// output head and the token embeddings (read by GET_ROWS, which decodes only
+// the rows asked for); norms, biases, routers (ffn_gate_inp) and shared
+// experts keep their type unless included. The choice is by name pattern, so
+// any architecture works.
 
 /** Linear weights of the blocks, in llama.cpp's tensor names. */
 export const DEFAULT_CODED_PATTERNS = [
@@ -20,16 +22,21 @@ export const DEFAULT_CODED_PATTERNS = [
     "blk.*.ffn_gate_up_exps.weight"
 ];
 
-/** The output head (optional: it is the largest single matrix of small models). */
+/** The output head: in small models the largest single matrix. */
 export const OUTPUT_HEAD_PATTERN = "output.weight";
 
+/** The token embeddings (in tied models also the output head). */
+export const EMBEDDINGS_PATTERN = "token_embd.weight";
+
 export interface TensorSelectionOptions {
-    /** glob patterns (`*` any run of characters, `?` one); replace the defaults when given */
+    /** glob patterns (`*` any run of characters, `?` one); replace the blocks' default patterns when given */
     include?: string[];
     /** glob patterns removed from the selection */
     exclude?: string[];
-    /** also code output.weight */
+    /** code output.weight (default true) */
     outputHead?: boolean;
+    /** code token_embd.weight (default true) */
+    embeddings?: boolean;
 }
 
 export interface TensorCandidate {
@@ -67,7 +74,8 @@ export function globToRegExp(glob: string): RegExp {
 /** Decides, per tensor, whether to code it. */
 export function selectTensors(tensors: TensorCandidate[], options: TensorSelectionOptions = {}): TensorChoice[] {
     const include = (options.include?.length ? options.include : DEFAULT_CODED_PATTERNS).map(globToRegExp);
-    if (options.outputHead) include.push(globToRegExp(OUTPUT_HEAD_PATTERN));
+    if (options.outputHead ?? true) include.push(globToRegExp(OUTPUT_HEAD_PATTERN));
+    if (options.embeddings ?? true) include.push(globToRegExp(EMBEDDINGS_PATTERN));
     const exclude = (options.exclude ?? []).map(globToRegExp);
     return tensors.map((t) => {
         if (!include.some((r) => r.test(t.name)) || exclude.some((r) => r.test(t.name))) return { name: t.name, code: false };

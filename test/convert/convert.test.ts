@@ -35,9 +35,9 @@ describe("convert stories260K", () => {
             const r = runCli(["convert", stories.path, "-o", out, "--bits", String(bits), "--codes", codes, "--emit-dequantized", ref, "--json"]);
             expect(r.status, r.stderr).toBe(0);
             const summary = JSON.parse(r.stdout) as { bitsPerWeight: number; fileBitsPerWeight: number; fileBytes: number; tensors: unknown[] };
-            expect(summary.tensors).toHaveLength(35);
+            expect(summary.tensors).toHaveLength(37); // 35 linear weights, the output head, the token embeddings
             expect(Math.abs(summary.bitsPerWeight - bits)).toBeLessThan(0.05);
-            // the whole file over every tensor: stories260K keeps its F32 embeddings, norms and output head
+            // the whole file over every tensor: the norms stay F32
             const elements = (await readGguf(stories.path).then(async (g) => {
                 try {
                     return g.info.tensors.reduce((a, t) => a + t.dims.reduce((x, d) => x * d, 1), 0);
@@ -68,13 +68,13 @@ describe("convert stories260K", () => {
                         continue;
                     }
                     coded++;
-                    expect(t.name).toMatch(/^blk\.\d+\.(attn_(q|k|v|output)|ffn_(gate|up|down))\.weight$/);
+                    expect(t.name).toMatch(/^(blk\.\d+\.(attn_(q|k|v|output)|ffn_(gate|up|down))|output|token_embd)\.weight$/);
                     const { values } = await decodeStream(await dst.readTensorData(d), "values", { K: t.dims[0], N: t.dims[1] });
                     expect(f.type).toBe(GgmlType.F32);
                     expect(f.dims).toEqual(t.dims);
                     expect(Buffer.compare(Buffer.from(values.buffer, values.byteOffset, values.byteLength), await refm.readTensorData(f)), t.name).toBe(0);
                 }
-                expect(coded).toBe(35);
+                expect(coded).toBe(37);
             } finally {
                 await Promise.all([src.close(), dst.close(), refm.close()]);
             }
@@ -83,10 +83,27 @@ describe("convert stories260K", () => {
             const info = JSON.parse(inspect.stdout) as { fileBitsPerWeight: number; tensors: { entq?: { entropyBits: number; bitsPerWeight: number } }[] };
             expect(info.fileBitsPerWeight).toBeCloseTo(summary.fileBitsPerWeight, 12);
             const streams = info.tensors.filter((t) => t.entq);
-            expect(streams).toHaveLength(35);
+            expect(streams).toHaveLength(37);
             for (const t of streams) expect(t.entq!.entropyBits).toBeLessThan(t.entq!.bitsPerWeight);
         });
     }
+
+    it("--no-embeddings and --no-output-head keep those two at source precision", async () => {
+        const out = join(dir, "s-no-embd-head.gguf");
+        const r = runCli(["convert", stories.path, "-o", out, "--bits", "3", "--no-embeddings", "--no-output-head", "--json"]);
+        expect(r.status, r.stderr).toBe(0);
+        const summary = JSON.parse(r.stdout) as { tensors: { name: string }[] };
+        expect(summary.tensors).toHaveLength(35);
+        const [src, dst] = await Promise.all([readGguf(stories.path), readGguf(out)]);
+        try {
+            for (const name of ["token_embd.weight", "output.weight"]) {
+                expect(dst.tensor(name)!.type, name).toBe(src.tensor(name)!.type);
+                expect(Buffer.compare(await dst.readTensorData(dst.tensor(name)!), await src.readTensorData(src.tensor(name)!)), name).toBe(0);
+            }
+        } finally {
+            await Promise.all([src.close(), dst.close()]);
+        }
+    });
 
     it("a higher rate gives a smaller error", async () => {
         const lo = await convertModel(stories.path, join(dir, "lo.gguf"), { bits: 2.5, progress: false });

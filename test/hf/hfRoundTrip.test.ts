@@ -74,7 +74,7 @@ describe("stories260K through a Hugging Face folder", () => {
         const options = { bits: 3, progress: false as const };
         const fromHf = await convertModel(folder, files.codedHf, options);
         const fromGguf = await convertModel(demoModel, files.codedGguf, options);
-        expect(fromHf.tensors).toHaveLength(35);
+        expect(fromHf.tensors).toHaveLength(37);
         expect(fromHf.bitsPerWeight).toBe(fromGguf.bitsPerWeight);
         const [a, b] = await Promise.all([readGguf(files.codedHf), readGguf(files.codedGguf)]);
         try {
@@ -83,7 +83,7 @@ describe("stories260K through a Hugging Face folder", () => {
                 expect(u.type, t.name).toBe(t.type);
                 expect(Buffer.compare(await a.readTensorData(u), await b.readTensorData(t)), t.name).toBe(0);
             }
-            expect(a.info.tensors.filter((t) => t.type === ENTQ_GGML_TYPE)).toHaveLength(35);
+            expect(a.info.tensors.filter((t) => t.type === ENTQ_GGML_TYPE)).toHaveLength(37);
             for (const [k, v] of b.info.metadata) if (k.startsWith("entq.")) expect(a.info.metadata.get(k), k).toEqual(v);
         } finally {
             await Promise.all([a.close(), b.close()]);

@@ -1,4 +1,5 @@
-// End to end: models converted by `entgguf convert` (linear weights as ENTQ streams), loaded through node-llama-cpp with
+// End to end: models converted by `entgguf convert` (linear weights, output head and token embeddings as ENTQ streams),
+// loaded through node-llama-cpp with
 // the patched build, against their dequantised F32 twins loaded the same way. The weights are identical; the logits
 // may differ only as the kernels' arithmetic allows (LOGIT_TOL below), and greedy text must be the same.
 import { mkdtempSync, openSync, readFileSync, readSync, closeSync, writeSync, copyFileSync, rmSync } from "node:fs";
@@ -11,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertModel, type ConvertOptions } from "../../src/convert/convertModel.js";
 import { dequantizeModel } from "../../src/convert/dequantizeModel.js";
 import { readGguf } from "../../src/gguf/readGguf.js";
+import { writeGguf } from "../../src/gguf/writeGguf.js";
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
 import { demoModel, sharedFile } from "../helpers/sharedData.js";
 
@@ -35,13 +37,16 @@ const GREEDY_TOKENS = 48;
 const LOGIT_TOL_RANS = 1e-4;
 const LOGIT_TOL_LAYOUT = 1e-2;
 
+// "tied:" models are the model without output.weight: llama.cpp then multiplies by the (coded) token embeddings
 const allVariants: { name: string; model: string; options: ConvertOptions; coded: number }[] = [
-    // high rate: plain per-row absmax INT8 (~7 bits/weight)
-    { name: "int8-absmax", model: MODEL, options: { codes: "int8", objective: "absmax" }, coded: 35 },
+    // high rate: plain per-row absmax INT8 (~7 bits/weight); 35 linear weights, the output head, the embeddings
+    { name: "int8-absmax", model: MODEL, options: { codes: "int8", objective: "absmax" }, coded: 37 },
     // low rate: FP8 with EntQuant's objective at 3 bits/weight (2 leaves this 260K model babbling), several segments per tensor
-    { name: "fp8-l1-3bit", model: MODEL, options: { codes: "fp8", objective: "l1", bits: 3, segmentSymbols: 1024 }, coded: 35 },
+    { name: "fp8-l1-3bit", model: MODEL, options: { codes: "fp8", objective: "l1", bits: 3, segmentSymbols: 1024 }, coded: 37 },
+    // one coded weight as embeddings and output head
+    { name: "tied-fp8-3bit", model: `tied:${MODEL}`, options: { codes: "fp8", bits: 3 }, coded: 36 },
     // the real 256-wide model at 2.5 bits/weight: every coded weight runs on the CPU layout
-    { name: "5m-fp8-2.5bit", model: MODEL_5M, options: { codes: "fp8", bits: 2.5 }, coded: 42 }
+    { name: "5m-fp8-2.5bit", model: MODEL_5M, options: { codes: "fp8", bits: 2.5 }, coded: 44 }
 ];
 const variants = allVariants.filter((v) => !(v.model === MODEL_5M && model5m.missing));
 
@@ -53,7 +58,23 @@ interface Fixture {
     bitsPerWeight: number;
 }
 
+/** `model` without its output.weight (a model with tied embeddings), written into dir. */
+async function untieOutput(dir: string, model: string): Promise<string> {
+    const out = join(dir, "tied-source.gguf");
+    const reader = await readGguf(model);
+    try {
+        const kept = reader.info.tensors.filter((t) => t.name !== "output.weight");
+        await writeGguf(out, { version: reader.info.version, metadata: reader.info.metadata, tensors: kept.map((t) => ({ name: t.name, type: t.type, dims: t.dims })) }, (_, i) =>
+            reader.readTensorChunks(kept[i]!)
+        );
+    } finally {
+        await reader.close();
+    }
+    return out;
+}
+
 async function makeFixture(dir: string, name: string, model: string, options: ConvertOptions): Promise<Fixture> {
+    if (model.startsWith("tied:")) model = await untieOutput(dir, model.slice("tied:".length));
     const coded = join(dir, `${name}.gguf`);
     const reference = join(dir, `${name}.dequantized.gguf`);
     const summary = await convertModel(model, coded, { ...options, progress: false });
@@ -142,7 +163,7 @@ describe("coded models through node-llama-cpp (patched build)", () => {
                         `max |logit diff| ${maxDiff.toExponential(2)} over ${ref.logits.length} positions (max |logit| ${maxAbs.toFixed(2)}, bound ${tol}); ` +
                         `${coded.layoutLine || "no CPU layout"}; greedy: ${JSON.stringify(coded.text)}`
                 );
-                if (v.name === "5m-fp8-2.5bit") expect(coded.layoutWeights).toBe(42); // the real model: all on the CPU layout
+                if (v.name === "5m-fp8-2.5bit") expect(coded.layoutWeights).toBe(44); // the real model: all on the CPU layout
                 expect(maxAbs).toBeGreaterThan(1);
                 expect(maxDiff).toBeLessThan(tol);
                 expect(coded.greedy.length).toBe(GREEDY_TOKENS);
