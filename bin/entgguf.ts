@@ -33,6 +33,7 @@ registerDemoCommand(program);
 try {
     await program.parseAsync(process.argv);
 } catch (e) {
-    console.error(`entgguf: ${(e as Error).message}`);
+    // library errors already start with "entgguf: " (they reach API users too); say it once
+    console.error(`entgguf: ${(e as Error).message.replace(/^entgguf: /, "")}`);
     process.exitCode = 1;
 }

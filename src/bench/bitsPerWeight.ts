@@ -1,4 +1,4 @@
-// Bits per weight of the linear weights a comparison is about: file bytes x 8 / elements over exactly the
+// Bits per weight of the weights a comparison is about (those the converter codes by default): file bytes x 8 / elements over exactly the
 // tensors the converter codes (GUIDE §4), so entropy-coded models and llama-quantize's are counted alike.
 import { inspectModel } from "../inspect/inspectModel.js";
 

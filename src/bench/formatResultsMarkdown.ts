@@ -9,7 +9,7 @@ function typeMix(a: BenchArtefact): string {
         .join(", ");
 }
 
-/** "35 of 35: q4_K→q5_0 ×30, q6_K→q8_0 ×5" (fallbacks among the linear weights) */
+/** "35 of 35: q4_K→q5_0 ×30, q6_K→q8_0 ×5" (fallbacks among the coded weights) */
 export function describeFallbacks(a: BenchArtefact): string {
     if (a.kind !== "peer") return "";
     if (!a.fallbacks.length) return "none";
@@ -38,7 +38,7 @@ export function formatResultsMarkdown(r: BenchResults): string {
         "same top %",
         `pp${r.settings.speed ? r.settings.speed.prompt : ""} ×${r.speedReference ?? "–"} (t/s)`,
         `tg${r.settings.speed ? r.settings.speed.gen : ""} ×${r.speedReference ?? "–"} (t/s)`,
-        "linear weight types",
+        "coded weight types",
         "fallbacks"
     ];
     const rows = r.artefacts.map((a) => [
@@ -63,7 +63,7 @@ export function formatResultsMarkdown(r: BenchResults): string {
         line(head.map((_, i) => (i >= 2 && i <= 9 ? "---:" : "---"))),
         ...rows.map(line),
         "",
-        `bits/w: file bytes × 8 / elements of the ${r.artefacts[0]?.linear.tensors ?? 0} linear weights the converter codes (blk.*.attn_*/ffn_*), tables and scales included; file bits/w: the whole file's bytes × 8 / the elements of every tensor (embeddings, output head, norms); ` +
+        `bits/w: file bytes × 8 / elements of the ${r.artefacts[0]?.linear.tensors ?? 0} weights the converter codes (blk.*.attn_*/ffn_*, the output head, the token embeddings), tables and scales included; file bits/w: the whole file's bytes × 8 / the elements of every tensor (norms too); ` +
             `PPL and KLD: llama-perplexity -c ${s.ctx} --chunks ${s.chunks} on the first ${r.evalChars} characters of ${r.text}, KLD against the source's logits; ` +
             (s.speed
                 ? `speed: llama-bench -p ${s.speed.prompt} -n ${s.speed.gen} -t ${s.threads}, ${s.speed.rounds} rounds × 2 repetitions, all models in each round, order reversed every other round; ` +

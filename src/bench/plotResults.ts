@@ -45,7 +45,7 @@ export function plotData(r: BenchResults): { points: PlotPoint[]; sourcePpl?: nu
 type Spec = Record<string, unknown>;
 
 function panel(field: keyof PlotPoint, title: string, opts: { log?: boolean; rule?: number; ruleText?: string } = {}): Spec {
-    const x = { field: "bits", type: "quantitative", title: "bits/weight (linear weights)", scale: { zero: false } };
+    const x = { field: "bits", type: "quantitative", title: "bits/weight (coded weights)", scale: { zero: false } };
     const y = { field, type: "quantitative", title, scale: opts.log ? { type: "log" } : { zero: false } };
     const layers: Spec[] = [
         {

@@ -1,5 +1,5 @@
 // `entgguf bench`: one source model -> entropy-coded versions (convertModel) and llama.cpp's own quant
-// types (llama-quantize) -> file size, bits/weight of the linear weights, perplexity and KL-divergence
+// types (llama-quantize) -> file size, bits/weight of the weights the converter codes, perplexity and KL-divergence
 // against the source's logits (llama-perplexity), speed (llama-bench, alternating rounds) -> results.json,
 // results.md, plot.svg/png. Every step is cached in the output folder under a key of its inputs, so a
 // re-run only does what is new or changed.
@@ -101,10 +101,10 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     try {
         const choices = selectTensors(reader.info.tensors.map((t) => ({ name: t.name, dims: [...t.dims], readable: READABLE_WEIGHT_TYPES.has(t.type) })));
         codedNames = new Set(choices.filter((c) => c.code).map((c) => c.name));
-        if (!codedNames.size) throw new BenchError("INPUT", `${source}: no linear weights (blk.*.attn_*/ffn_*) to compare`);
+        if (!codedNames.size) throw new BenchError("INPUT", `${source}: no weights the converter codes (blk.*.attn_*/ffn_*, output.weight, token_embd.weight) to compare`);
         const types = new Set(reader.info.tensors.filter((t) => codedNames.has(t.name)).map((t) => ggmlTypes.get(t.type)?.name ?? String(t.type)));
         const bad = [...types].filter((t) => !["f32", "f16", "bf16"].includes(t));
-        if (bad.length) throw new BenchError("INPUT", `${source}: linear weights of type ${bad.join(", ")}; bench needs an F32/F16/BF16 source (peers are quantised from it)`);
+        if (bad.length) throw new BenchError("INPUT", `${source}: weights to code of type ${bad.join(", ")}; bench needs an F32/F16/BF16 source (peers are quantised from it)`);
         sourceType = [...types].join("/").toUpperCase();
     } finally {
         await reader.close();

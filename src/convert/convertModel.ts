@@ -110,7 +110,7 @@ function checkOptions(o: ConvertOptions): void {
 
 /**
  * Converts an F32/F16/BF16/Q8_0 GGUF, or a Hugging Face folder (safetensors), into an
- * entropy-coded GGUF: the chosen linear weights become ENTQ streams, everything else is
+ * entropy-coded GGUF: the chosen weights become ENTQ streams, everything else is
  * copied byte for byte (from a folder: as llama.cpp's converter would write it).
  */
 export async function convertModel(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertSummary> {

@@ -45,7 +45,7 @@ describe("entgguf bench on stories260K", () => {
     it("measures the source, one coded model and two peers", () => {
         expect(results.artefacts.map((a) => a.label)).toEqual(["source", "entq-fp8-3", "Q8_0", "Q4_K_M"]);
         for (const a of results.artefacts) {
-            expect(a.linear.tensors).toBe(35);
+            expect(a.linear.tensors).toBe(37); // 35 linear weights, the output head, the token embeddings
             expect(a.perplexity!.chunks).toBe(4);
             expect(a.perplexity!.nCtx).toBe(64);
             expect(a.speed!.pp.samples).toHaveLength(4); // 2 rounds x 2 repetitions
@@ -62,9 +62,9 @@ describe("entgguf bench on stories260K", () => {
         const inspected = await inspectModel(entq.file, { decode: false });
         expect(entq.linear.bitsPerWeight).toBeCloseTo(inspected.codedBitsPerWeight!, 12);
         expect(entq.fileBitsPerWeight).toBeCloseTo(inspected.fileBitsPerWeight, 12);
-        expect(entq.fileBitsPerWeight).toBeGreaterThan(entq.linear.bitsPerWeight); // F32 embeddings and head
+        expect(entq.fileBitsPerWeight).toBeGreaterThan(entq.linear.bitsPerWeight); // F32 norms
         expect(Math.abs(entq.linear.bitsPerWeight - 3)).toBeLessThan(0.3);
-        expect(entq.linear.types).toEqual({ entq: 35 });
+        expect(entq.linear.types).toEqual({ entq: 37 });
     });
 
     it("reports llama-quantize's fallbacks from its log, and they match the file's types", () => {
@@ -72,10 +72,10 @@ describe("entgguf bench on stories260K", () => {
         // FFN down rows are 172 wide: not a multiple of 32, so Q8_0 itself cannot apply -> F16
         expect(q8.fallbacks.map((f) => f.tensor).sort()).toEqual([0, 1, 2, 3, 4].map((l) => `blk.${l}.ffn_down.weight`));
         expect(new Set(q8.fallbacks.map((f) => f.used))).toEqual(new Set(["f16"]));
-        expect(q8.linear.types).toEqual({ q8_0: 30, f16: 5 });
+        expect(q8.linear.types).toEqual({ q8_0: 32, f16: 5 });
         const q4 = results.artefacts.find((a) => a.label === "Q4_K_M")!;
-        // rows of 64 or 172 are never a multiple of 256: every linear weight fell back
-        expect(q4.fallbacks).toHaveLength(35);
+        // rows of 64 or 172 are never a multiple of 256: every coded weight fell back
+        expect(q4.fallbacks).toHaveLength(37);
         expect(q4.linear.types.q4_K ?? 0).toBe(0);
         const used = q4.fallbacks.reduce<Record<string, number>>((m, f) => ((m[f.used] = (m[f.used] ?? 0) + 1), m), {});
         expect(used).toEqual(q4.linear.types);
@@ -92,7 +92,7 @@ describe("entgguf bench on stories260K", () => {
         const json = JSON.parse(readFileSync(join(options.outDir, "results.json"), "utf8")) as BenchResults;
         expect(json.artefacts).toHaveLength(4);
         const md = readFileSync(join(options.outDir, "results.md"), "utf8");
-        expect(md).toMatch(/^\| Q4_K_M \| llama\.cpp \|.*\| 35 of 35: /m);
+        expect(md).toMatch(/^\| Q4_K_M \| llama\.cpp \|.*\| 37 of 37: /m);
         expect(readFileSync(join(options.outDir, "plot.svg"), "utf8")).toContain("entgguf FP8");
         expect(json.commands.some((c) => c.startsWith("llama-perplexity ") && c.includes("--kl-divergence"))).toBe(true);
     });
