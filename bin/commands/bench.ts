@@ -49,6 +49,8 @@ export function registerBenchCommand(program: Command): void {
         .option("--speed-gen <n>", "llama-bench -n", positiveInt("--speed-gen"), 32)
         .option("--speed-rounds <n>", "llama-bench rounds over all models, alternating order", positiveInt("--speed-rounds"), 3)
         .option("--no-speed", "skip llama-bench")
+        .option("--no-embeddings", "keep the coded versions' token embeddings at source precision (convert's option)")
+        .option("--no-output-head", "keep the coded versions' output head at source precision (convert's option)")
         .option("--rpc <list>", "`entgguf rpc-server` endpoints (host:port,...) that take every layer in llama-perplexity and llama-bench", list("--rpc", (s) => s))
         .addOption(new Option("--tools-build <mode>", "build llama.cpp's tools when missing, or fail").choices(["auto", "never"]).default("auto"))
         .action(async (source: string, o: Record<string, unknown>) => {
@@ -69,6 +71,8 @@ export function registerBenchCommand(program: Command): void {
                 speed: o.speed === false ? false : { prompt: o.speedPrompt as number, gen: o.speedGen as number, rounds: o.speedRounds as number },
                 toolsBuild: o.toolsBuild as "auto" | "never",
                 rpc: o.rpc as string[] | undefined,
+                embeddings: o.embeddings !== false,
+                outputHead: o.outputHead !== false,
                 signal: abort.signal
             });
             process.off("SIGINT", stop).off("SIGTERM", stop);

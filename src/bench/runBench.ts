@@ -49,6 +49,9 @@ export interface RunBenchOptions {
     speed?: { prompt?: number; gen?: number; rounds?: number } | false;
     /** build the tools when missing (default "auto") or fail ("never") */
     toolsBuild?: "auto" | "never";
+    /** code the token embeddings and the output head of the coded versions (default true, as convert does) */
+    embeddings?: boolean;
+    outputHead?: boolean;
     /** `entgguf rpc-server` endpoints ("host:port") that take every layer in llama-perplexity and llama-bench (--rpc, -ngl 999) */
     rpc?: string[];
     log?: (message: string) => void;
@@ -78,6 +81,9 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     const { source, text, outDir, signal } = options;
     const bits = options.bits ?? DEFAULT_BITS;
     const codes = options.codes ?? ["fp8"];
+    const embeddings = options.embeddings ?? true, outputHead = options.outputHead ?? true;
+    const uncodedFlags = [...(embeddings ? [] : ["--no-embeddings"]), ...(outputHead ? [] : ["--no-output-head"])];
+    const uncodedNote = uncodedFlags.length ? ` (${[...(embeddings ? [] : ["embeddings"]), ...(outputHead ? [] : ["output head"])].join(", ")} at source precision)` : "";
     const peers = options.peers ?? DEFAULT_PEERS;
     const threads = options.threads ?? availableParallelism();
     const settings: BenchSettings = {
@@ -174,12 +180,12 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         for (const b of bits) {
             const label = `entq-${kind}-${b}`;
             const file = join(outDir, "models", `${label}.gguf`);
-            await cached(`convert-${label}`, { sourceKey, bits: b, codes: kind }, stepTitle(`convert ${label} (${b} bits/weight, ${kind.toUpperCase()} codes)`), async () => {
-                const s = await convertModel(source, file, { bits: b, codes: kind, threads, progress: process.stderr, signal });
-                commands.push(`entgguf convert ${quoteCommand(source, ["-o", file, "--bits", String(b), "--codes", kind])}`);
+            await cached(`convert-${label}`, { sourceKey, bits: b, codes: kind, embeddings, outputHead }, stepTitle(`convert ${label} (${b} bits/weight, ${kind.toUpperCase()} codes)`), async () => {
+                const s = await convertModel(source, file, { bits: b, codes: kind, embeddings, outputHead, threads, progress: process.stderr, signal });
+                commands.push(`entgguf convert ${quoteCommand(source, ["-o", file, "--bits", String(b), "--codes", kind, ...uncodedFlags])}`);
                 return { bitsPerWeight: s.bitsPerWeight, seconds: s.seconds };
             }, [file]);
-            await addArtefact({ label, kind: "entq", method: `entgguf ${kind.toUpperCase()}`, setting: `${b} bits/w target`, file, calibration: false, fallbacks: [] });
+            await addArtefact({ label, kind: "entq", method: `entgguf ${kind.toUpperCase()}`, setting: `${b} bits/w target${uncodedNote}`, file, calibration: false, fallbacks: [] });
         }
 
     // llama.cpp's own types
