@@ -309,7 +309,9 @@ describe("GGUF reader and inspect on mutated files", () => {
                 slowest = Math.max(slowest, await tryInput(b, `coded stream at ${t.start}, flip ${k}`, tally, true));
             }
         report("stream flips", tally, [...tally.values()].reduce((a, v) => a + v, 0) / 2, slowest, 0);
-        expect(tally.get("read: ok")).toBe(16);
+        const coded = s.map.tensorData.filter((x) => x.type === 100).length;
+        expect(coded).toBeGreaterThan(1);
+        expect(tally.get("read: ok")).toBe(8 * coded);
         expect([...tally.keys()].filter((x) => x.startsWith("inspect:")).every((x) => x.startsWith("inspect: EntqStreamError ENTQ_")), [...tally.keys()].join(", ")).toBe(true);
     });
 });

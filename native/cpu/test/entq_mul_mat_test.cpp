@@ -89,7 +89,31 @@ TEST(entq_mul_mat_broadcasts_over_batch_dims) {
         }
 }
 
-TEST(entq_cpu_supports_only_mul_mat) {
+TEST(entq_get_rows_matches_dequantised_rows) {
+    // token embeddings: rows in any order, repeated, on 1-3 threads, each bit for bit the reference's row
+    // (entq_decode_dequantize: value * row scale in f32), across segment sizes
+    uint64_t seed = 300;
+    for (uint32_t seg : {0u, 1u, 100u})
+        for (uint32_t kind : {ENTQ_CODES_INT8, ENTQ_CODES_E4M3}) {
+            Coded c = make_coded(70, 23, kind, seg, seed++);
+            CHECK(!c.stream.empty());
+            Ctx g(1 << 20);
+            ggml_tensor * w = coded_view(g.ctx, c);
+            const int32_t rows[] = {22, 0, 5, 5, 21, 3, 0, 22, 11};
+            ggml_tensor * ids = ggml_new_tensor_1d(g.ctx, GGML_TYPE_I32, 9);
+            std::memcpy(ids->data, rows, sizeof(rows));
+            ggml_tensor * y = ggml_get_rows(g.ctx, w, ids);
+            ggml_cgraph * gf = ggml_new_graph(g.ctx);
+            ggml_build_forward_expand(gf, y);
+            CHECK(ggml_graph_compute_with_ctx(g.ctx, gf, 1 + (int) (seed % 3)) == GGML_STATUS_SUCCESS);
+            bool same = true;
+            for (int i = 0; i < 9; i++)
+                same = same && std::memcmp((const float *) y->data + (size_t) i * 70, c.w.data() + (size_t) rows[i] * 70, 70 * sizeof(float)) == 0;
+            CHECKF(same, "seg=%u kind=%u: rows differ from the dequantised weight", seg, kind);
+        }
+}
+
+TEST(entq_cpu_supports_mul_mat_and_get_rows_only) {
     Coded c = make_coded(64, 8, ENTQ_CODES_INT8, 0, 3);
     Ctx g(1 << 20);
     ggml_tensor * w = coded_view(g.ctx, c);
@@ -98,7 +122,14 @@ TEST(entq_cpu_supports_only_mul_mat) {
     ggml_tensor * x = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F32, 64, 4);
     CHECK(ggml_backend_dev_supports_op(cpu, ggml_mul_mat(g.ctx, w, x)));
     ggml_tensor * ids = ggml_new_tensor_1d(g.ctx, GGML_TYPE_I32, 2);
-    CHECK(!ggml_backend_dev_supports_op(cpu, ggml_get_rows(g.ctx, w, ids)));
+    CHECK(ggml_backend_dev_supports_op(cpu, ggml_get_rows(g.ctx, w, ids)));
+    // an output of other rows than K long, or of another count than the ids: refused (the kernel writes by them)
+    for (int bad = 0; bad < 2; bad++) {
+        ggml_tensor * gr = ggml_get_rows(g.ctx, w, ids);
+        CHECK(ggml_backend_dev_supports_op(cpu, gr));
+        gr->ne[bad] += 1;
+        CHECKF(!ggml_backend_dev_supports_op(cpu, gr), "malformed get_rows %d accepted", bad);
+    }
     ggml_tensor * xh = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F16, 64, 4);
     CHECK(!ggml_backend_dev_supports_op(cpu, ggml_mul_mat(g.ctx, w, xh)));  // activations stay f32
     // the CPU's other extra buffer types (repack, ...) would rewrite a weight's bytes: a coded one goes to CPU_ENTQ only
