@@ -3,7 +3,8 @@
 // run: the default --bits mode (one lambda for the model, found from row
 // samples) and a fixed lambda at the rate it found, at each thread count.
 // Every conversion runs in its own process, so peak RSS is its own.
-// Usage: npm run bench:convert [-- --bits 2.5 --threads 1,2 --rounds 1 --model file.gguf]
+// Usage: npm run bench:convert [-- --bits 2.5 --threads 1,2 --rounds 1 --model file.gguf --source-head]
+// --source-head: keep the output head and token embeddings at source precision (the default before issue 22).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
@@ -21,6 +22,7 @@ const { values } = parseArgs({
         threads: { type: "string", default: "1,2" },
         rounds: { type: "string", default: "1" },
         model: { type: "string" },
+        "source-head": { type: "boolean", default: false },
         one: { type: "string" }
     }
 });
@@ -31,6 +33,7 @@ interface Run {
     threads: number;
     bits?: number;
     lambda?: number;
+    sourceHead?: boolean;
 }
 
 // child: one conversion, its summary as JSON on stdout
@@ -39,6 +42,7 @@ if (values.one) {
     const s = await convertModel(run.model, run.out, {
         ...(run.mode === "bits" ? { bits: run.bits } : { lambda: run.lambda }),
         threads: run.threads,
+        ...(run.sourceHead ? { embeddings: false, outputHead: false } : {}),
         progress: false
     });
     rmSync(run.out, { force: true });
@@ -60,7 +64,7 @@ const rounds = Number(values.rounds);
 const out = join(cache, `bench-convert-${process.pid}.gguf`);
 
 function convertOnce(run: Run): ConvertSummary {
-    const json = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--one", JSON.stringify({ ...run, model, out })], {
+    const json = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--one", JSON.stringify({ ...run, sourceHead: values["source-head"], model, out })], {
         encoding: "utf8",
         stdio: ["ignore", "pipe", "inherit"],
         maxBuffer: 64 << 20
@@ -69,7 +73,7 @@ function convertOnce(run: Run): ConvertSummary {
 }
 
 console.log(`machine: ${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores; load average before: ${loadavg()[0]!.toFixed(2)}`);
-console.log(`model: ${model} (${(statSync(model).size / 1e9).toFixed(2)} GB); target ${bits} bits/weight; ${rounds} round(s), threads ${threads.join(", ")}\n`);
+console.log(`model: ${model} (${(statSync(model).size / 1e9).toFixed(2)} GB); target ${bits} bits/weight${values["source-head"] ? " (output head and token embeddings at source precision)" : ""}; ${rounds} round(s), threads ${threads.join(", ")}\n`);
 const results: { run: Run; s: ConvertSummary }[] = [];
 for (let r = 0; r < rounds; r++)
     for (const t of threads) {

@@ -14,6 +14,7 @@ export interface PlotPoint {
     /** an entropy-coded model (drawn unlabelled) */
     coded: boolean;
     method: string;
+    /** bits/weight of the whole file */
     bits: number;
     ppl?: number;
     kld?: number;
@@ -31,7 +32,8 @@ export function plotData(r: BenchResults): { points: PlotPoint[]; sourcePpl?: nu
             label: a.label,
             coded: a.kind === "entq",
             method: a.method,
-            bits: a.linear.bitsPerWeight,
+            // the whole file: what a user stores and loads, embeddings, head and norms included
+            bits: a.fileBitsPerWeight,
             ppl: a.perplexity?.ppl.value,
             // a log axis cannot show 0 (or the tiny negative means float rounding can give)
             kld: a.perplexity?.kld && a.perplexity.kld.mean.value > 0 ? a.perplexity.kld.mean.value : undefined,
@@ -45,7 +47,7 @@ export function plotData(r: BenchResults): { points: PlotPoint[]; sourcePpl?: nu
 type Spec = Record<string, unknown>;
 
 function panel(field: keyof PlotPoint, title: string, opts: { log?: boolean; rule?: number; ruleText?: string } = {}): Spec {
-    const x = { field: "bits", type: "quantitative", title: "bits/weight (coded weights)", scale: { zero: false } };
+    const x = { field: "bits", type: "quantitative", title: "bits/weight (whole file)", scale: { zero: false } };
     const y = { field, type: "quantitative", title, scale: opts.log ? { type: "log" } : { zero: false } };
     const layers: Spec[] = [
         {

@@ -185,7 +185,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
                 commands.push(`entgguf convert ${quoteCommand(source, ["-o", file, "--bits", String(b), "--codes", kind, ...uncodedFlags])}`);
                 return { bitsPerWeight: s.bitsPerWeight, seconds: s.seconds };
             }, [file]);
-            await addArtefact({ label, kind: "entq", method: `entgguf ${kind.toUpperCase()}`, setting: `${b} bits/w target${uncodedNote}`, file, calibration: false, fallbacks: [] });
+            await addArtefact({ label, kind: "entq", method: `entgguf ${kind.toUpperCase()}${uncodedNote}`, setting: `${b} bits/w target`, file, calibration: false, fallbacks: [] });
         }
 
     // llama.cpp's own types

@@ -61,6 +61,8 @@ describe("plot data", () => {
         expect(sourcePpl).toBe(3.5);
         expect(points.map((p) => p.label)).toEqual(["entq-fp8-2", "entq-fp8-3", "Q4_K_M", "Q8_0"]);
         expect(points.map((p) => p.coded)).toEqual([true, true, false, false]);
+        // x is the whole file's bits/weight, not the coded tensors'
+        expect(points.map((p) => p.bits)).toEqual(points.map((p) => results.artefacts.find((a) => a.label === p.label)!.fileBitsPerWeight));
         const q4 = points.find((p) => p.label === "Q4_K_M")!;
         expect(q4.tg).toBeCloseTo(250 / 200, 12);
         expect(q4.pp).toBeCloseTo(900 / 800, 12);
