@@ -8,7 +8,6 @@
 // Usage: npm run bench:rpc [-- --tokens 32 --rounds 3 --threads 1]
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -17,6 +16,7 @@ import { parseLlamaBenchOutput } from "../src/bench/parseLlamaBenchOutput.js";
 import { convertModel } from "../src/convert/convertModel.js";
 import { packageRoot } from "../src/native/binding.js";
 import { buildLlamaTools } from "../src/runtime/buildLlamaTools.js";
+import { freePort } from "../src/runtime/freePort.js";
 import { startRpcServer, type RpcServerHandle } from "../src/runtime/startRpcServer.js";
 
 const { values } = parseArgs({
@@ -29,17 +29,6 @@ const { values } = parseArgs({
 const tokens = Number(values.tokens);
 const rounds = Number(values.rounds);
 const threads = Number(values.threads);
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => {
-            const { port } = s.address() as { port: number };
-            s.close(() => resolve(port));
-        });
-    });
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

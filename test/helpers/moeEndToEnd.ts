@@ -7,13 +7,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { LlamaLogLevel, type Llama, type Token } from "node-llama-cpp";
+import type { Llama, Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { makeSyntheticModel, type SyntheticModelShape } from "../../src/bench/makeSyntheticModel.js";
 import { convertModel, type ConvertSummary } from "../../src/convert/convertModel.js";
 import { dequantizeModel } from "../../src/convert/dequantizeModel.js";
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
+import { evaluateModel } from "./evaluateModel.js";
 
 // 256 wide, 8 experts of 512: each expert's rows fill whole CPU layout groups or not (gate/up: 512 rows, down: 256)
 const SHAPE: SyntheticModelShape = { layers: 2, dim: 256, ffn: 512, heads: 4, kvHeads: 2, vocab: 512, type: "f16", seed: 5, experts: 8, expertsUsed: 2 };
@@ -26,51 +27,10 @@ const GREEDY_TOKENS = 24;
 const LOGIT_TOL_LAYOUT = 1e-2;
 const LOGIT_TOL_RANS = 1e-3;
 
-async function evaluate(llama: Llama, modelPath: string, useMmap: boolean) {
-    let layoutLine = "";
-    const { logger, logLevel } = llama;
-    llama.logLevel = LlamaLogLevel.info;
-    llama.logger = (level, message) => {
-        if (message.startsWith("entq: CPU layout")) layoutLine = message;
-        else if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) logger(level, message);
-    };
-    const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap });
-    for (let i = 0; i < 25 && !layoutLine; i++) await new Promise((r) => setTimeout(r, 20));
-    llama.logger = logger;
-    llama.logLevel = logLevel;
-    try {
-        const context = await model.createContext({
-            contextSize: 256,
-            batchSize: 64,
-            sequences: 1,
-            flashAttention: false,
-            experimentalKvCacheKeyType: "F32",
-            experimentalKvCacheValueType: "F32"
-        });
-        const sequence = context.getSequence();
-        // a prompt of ordinary vocabulary tokens: a batch routes its tokens to many experts at once
-        const prompt = [model.tokens.bos!, ...Array.from({ length: 40 }, (_, i) => 259 + ((i * 97) % 253))] as Token[];
-        const out = await sequence.controlledEvaluate(prompt.map((t) => [t, { generateNext: { logits: true } }]));
-        const logits = out.map((o, i) => {
-            const m = o?.next.logits;
-            if (!m) throw new Error(`no logits at prompt position ${i}`);
-            const row = new Float64Array(m.size);
-            for (const [t, v] of m) row[t] = v;
-            return row;
-        });
-        await sequence.clearHistory();
-        const greedy: Token[] = [];
-        // generation: one token at a time, 2 of 8 experts decoded per layer
-        for await (const t of sequence.evaluate(prompt, { temperature: 0 })) {
-            greedy.push(t);
-            if (greedy.length >= GREEDY_TOKENS) break;
-        }
-        await context.dispose();
-        const m = /(\d+) of (\d+) coded weights repacked/.exec(layoutLine);
-        return { logits, greedy, layoutWeights: m ? Number(m[1]) : 0, layoutLine: layoutLine.trim() };
-    } finally {
-        await model.dispose();
-    }
+function evaluate(llama: Llama, modelPath: string, useMmap: boolean) {
+    // a prompt of ordinary vocabulary tokens: a batch routes its tokens to many experts at once; generation
+    // then decodes 2 of 8 experts per layer and token
+    return evaluateModel(llama, modelPath, useMmap, (model) => [model.tokens.bos!, ...Array.from({ length: 40 }, (_, i) => 259 + ((i * 97) % 253))] as Token[], GREEDY_TOKENS);
 }
 
 /** Registers the test: convert, dequantise, then coded vs twin with and without mmap; `path` is the one the coded weights must take. */

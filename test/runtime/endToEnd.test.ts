@@ -6,7 +6,7 @@ import { mkdtempSync, openSync, readFileSync, readSync, closeSync, writeSync, co
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { GgufInsights, LlamaLogLevel, readGgufFileInfo, type Llama, type Token } from "node-llama-cpp";
+import { GgufInsights, readGgufFileInfo, type Llama, type Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { convertModel, type ConvertOptions } from "../../src/convert/convertModel.js";
@@ -14,6 +14,7 @@ import { dequantizeModel } from "../../src/convert/dequantizeModel.js";
 import { readGguf } from "../../src/gguf/readGguf.js";
 import { writeGguf } from "../../src/gguf/writeGguf.js";
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
+import { evaluateModel } from "../helpers/evaluateModel.js";
 import { demoModel, sharedFile } from "../helpers/sharedData.js";
 
 const MODEL = demoModel;
@@ -82,51 +83,8 @@ async function makeFixture(dir: string, name: string, model: string, options: Co
     return { coded, reference, codedTensors: summary.tensors.length, bitsPerWeight: summary.bitsPerWeight };
 }
 
-async function evaluate(llama: Llama, modelPath: string, useMmap: boolean) {
-    // llama.cpp's CPU_ENTQ buffer reports (at info level) how many coded weights it repacked into the CPU layout
-    let layoutLine = "";
-    const { logger, logLevel } = llama;
-    llama.logLevel = LlamaLogLevel.info;
-    llama.logger = (level, message) => {
-        if (message.startsWith("entq: CPU layout")) layoutLine = message;
-        else if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) logger(level, message);
-    };
-    const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap });
-    // log lines cross threads asynchronously: the line comes once every coded weight is loaded, if any is
-    for (let i = 0; i < 25 && !layoutLine; i++) await new Promise((r) => setTimeout(r, 20));
-    llama.logger = logger;
-    llama.logLevel = logLevel;
-    try {
-        const context = await model.createContext({
-            contextSize: 256,
-            batchSize: 64,
-            sequences: 1,
-            flashAttention: false,
-            experimentalKvCacheKeyType: "F32",
-            experimentalKvCacheValueType: "F32"
-        });
-        const sequence = context.getSequence();
-        const prompt = [model.tokens.bos!, ...model.tokenize(PROMPT)] as Token[];
-        const out = await sequence.controlledEvaluate(prompt.map((t) => [t, { generateNext: { logits: true } }]));
-        const logits = out.map((o, i) => {
-            const m = o?.next.logits;
-            if (!m) throw new Error(`no logits at prompt position ${i}`);
-            const row = new Float64Array(m.size); // every token of the vocabulary
-            for (const [t, v] of m) row[t] = v;
-            return row;
-        });
-        await sequence.clearHistory();
-        const greedy: Token[] = [];
-        for await (const t of sequence.evaluate(prompt, { temperature: 0 })) {
-            greedy.push(t);
-            if (greedy.length >= GREEDY_TOKENS) break;
-        }
-        await context.dispose();
-        const m = /(\d+) of (\d+) coded weights repacked/.exec(layoutLine);
-        return { logits, greedy, text: model.detokenize(greedy), layoutWeights: m ? Number(m[1]) : 0, layoutLine: layoutLine.trim() };
-    } finally {
-        await model.dispose();
-    }
+function evaluate(llama: Llama, modelPath: string, useMmap: boolean) {
+    return evaluateModel(llama, modelPath, useMmap, (model) => [model.tokens.bos!, ...model.tokenize(PROMPT)] as Token[], GREEDY_TOKENS);
 }
 
 describe("coded models through node-llama-cpp (patched build)", () => {

@@ -5,7 +5,6 @@
 // Every server runs under `timeout` and is stopped in afterAll, so none outlives the test, also when it fails.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -17,6 +16,7 @@ import { runTool } from "../../src/bench/runTool.js";
 import { convertModel } from "../../src/convert/convertModel.js";
 import { buildLlamaTools, type LlamaTools } from "../../src/runtime/buildLlamaTools.js";
 import { checkRpcServer, RPC_PROTOCOL, rpcHello } from "../../src/runtime/checkRpcServer.js";
+import { freePort } from "../../src/runtime/freePort.js";
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
 import { startRpcServer, type RpcServerHandle } from "../../src/runtime/startRpcServer.js";
 import { demoModel } from "../helpers/sharedData.js";
@@ -33,17 +33,6 @@ const STORY =
     "Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. One day, she saw a big red ball " +
     "in the park. She ran to the ball and kicked it high into the sky. Her friend Tom came to play with her. They laughed and played " +
     "all day long. When the sun went down, Lily went home to her mom. She was tired but happy.\n";
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => {
-            const { port } = s.address() as { port: number };
-            s.close(() => resolve(port));
-        });
-    });
-}
 
 describe("coded model over RPC (two loopback rpc-servers + this CPU)", () => {
     let dir: string;

@@ -8,12 +8,13 @@
 //  - a CPU_ENTQ record (magic + raw pointer) written by the client into a plain buffer is not followed: the kernel
 //    parses the bytes as a stream and stops the server with a message naming the tensor (an abort, not a read
 //    through the client's pointer).
-import { connect, createServer, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { buildLlamaTools } from "../../src/runtime/buildLlamaTools.js";
 import { rpcHello } from "../../src/runtime/checkRpcServer.js";
+import { freePort } from "../../src/runtime/freePort.js";
 import { startRpcServer, type RpcServerHandle } from "../../src/runtime/startRpcServer.js";
 
 const TOOLS_BUILD_TIMEOUT_MS = 40 * 60_000;
@@ -149,17 +150,6 @@ class RpcClient {
         this.send(CMD.GRAPH_COMPUTE, Buffer.concat([head, ...tensors.map(packTensor)]));
         return (await this.call(CMD.DEVICE_COUNT, Buffer.alloc(0))) !== undefined;
     }
-}
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => {
-            const { port } = s.address() as { port: number };
-            s.close(() => resolve(port));
-        });
-    });
 }
 
 describe("rpc-server against a hostile client (coded tensors)", () => {
