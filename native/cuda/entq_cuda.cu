@@ -90,17 +90,6 @@ struct ShapeCache {
     int blocks_per_sm;
 };
 
-int device_sms() {
-    static int sms = 0;
-    if (!sms) {
-        int dev = 0;
-        cudaGetDevice(&dev);
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-        if (sms < 1) sms = 1;
-    }
-    return sms;
-}
-
 template <class Kernel> int blocks_per_sm(Kernel kernel, uint32_t wpb, size_t smem) {
     static ShapeCache cache[64];
     static int used = 0;
@@ -120,7 +109,7 @@ template <class Kernel> int blocks_per_sm(Kernel kernel, uint32_t wpb, size_t sm
  * multiprocessor; blocks: all segments, at most what is resident at once. */
 template <class Kernel> void shape_for(Kernel kernel, const entq_cuda_tensor *t, uint32_t *wpb_out, uint32_t *blocks_out,
                                        size_t *smem_out) {
-    const uint32_t sms = (uint32_t)device_sms();
+    const uint32_t sms = (uint32_t)entq_cuda_device_sms();
     uint32_t wpb = entq_lane_table_bytes(t->prob_bits) >= 65536 ? 16 : 8;
     while (wpb > 1 && (t->n_seg + wpb - 1) / wpb < sms) wpb >>= 1;
     const size_t smem = block_smem(t->prob_bits, wpb);
@@ -202,6 +191,20 @@ __global__ void __launch_bounds__(128) gemm_f16_kernel(const __half *A, uint32_t
 }
 
 }  // namespace
+
+int entq_cuda_device_sms() {
+    // per device: a process may run kernels on several GPUs of different sizes
+    static int sms[64] = {};
+    int dev = 0;
+    cudaGetDevice(&dev);
+    if (dev < 0 || dev >= 64) dev = 0;
+    if (!sms[dev]) {
+        int n = 0;
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+        sms[dev] = n < 1 ? 1 : n;
+    }
+    return sms[dev];
+}
 
 int entq_cuda_describe(const entq_info *in, const uint8_t *d_stream, const entq_lane_slot *table, const uint8_t *sym,
                        entq_cuda_tensor *t) {

@@ -56,6 +56,9 @@ cudaError_t entq_cuda_scale_rows_by(const uint16_t *scales, float scale_base, ui
 /* out[r * K + k] = code[r][k] (needs t->sym). */
 cudaError_t entq_cuda_decode_codes(const entq_cuda_tensor *t, uint8_t *out, int *d_status, cudaStream_t stream);
 
+/* Multiprocessors of the current device (launch shapes of both layouts' kernels). */
+int entq_cuda_device_sms(void);
+
 /* Warps per block and blocks the GEMV uses for t (for reports). */
 void entq_cuda_launch_shape(const entq_cuda_tensor *t, uint32_t *warps_per_block, uint32_t *blocks);
 

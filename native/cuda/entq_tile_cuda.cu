@@ -4,6 +4,8 @@
  * of entq_tile.h (a lane per stream) and hands the symbols to a sink. */
 #include "entq_tile_cuda.h"
 
+#include "entq_cuda.h"
+
 namespace {
 
 typedef entq_warp_gpu Warp;
@@ -35,22 +37,11 @@ __global__ void __launch_bounds__(256, 2) tile_codes_kernel(entq_tile_tensor t, 
     run_tiles(t, [&](uint32_t r0) { return entq_tile_sink_codes<Warp>{out, t.K, r0}; });
 }
 
-int device_sms() {
-    static int sms = 0;
-    if (!sms) {
-        int dev = 0;
-        cudaGetDevice(&dev);
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-        if (sms < 1) sms = 1;
-    }
-    return sms;
-}
-
 /* 8 warps share a table copy; fewer when the tiles would not give every
  * multiprocessor two blocks. One tile per warp: each block copies the table
  * once (32 KB at most, from L2). */
 void shape(const entq_tile_tensor *t, uint32_t *wpb_out, uint32_t *blocks_out, size_t *smem_out) {
-    const uint32_t sms = (uint32_t)device_sms();
+    const uint32_t sms = (uint32_t)entq_cuda_device_sms();
     uint32_t wpb = 8;
     while (wpb > 2 && (t->n_tiles + wpb - 1) / wpb < 2 * sms) wpb >>= 1;
     *wpb_out = wpb;
