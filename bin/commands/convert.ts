@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 
 import { convertModel } from "../../src/convert/convertModel.js";
 import { dequantizeModel } from "../../src/convert/dequantizeModel.js";
+import { parseLambdaScale, type LambdaScale } from "../../src/convert/lambdaScaleFor.js";
 import { writeUncodedModel } from "../../src/convert/writeUncodedModel.js";
 import { TempOutput } from "../../src/gguf/TempOutput.js";
 import { formatTable } from "../formatTable.js";
@@ -15,6 +16,15 @@ function number(what: string) {
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Repeatable --lambda-scale <glob=factor>. */
+export function collectLambdaScale(v: string, prev: LambdaScale[] = []): LambdaScale[] {
+    try {
+        return [...prev, parseLambdaScale(v)];
+    } catch (e) {
+        throw new InvalidArgumentError((e as Error).message);
+    }
+}
 
 export function registerConvertCommand(program: Command): void {
     program
@@ -31,6 +41,7 @@ export function registerConvertCommand(program: Command): void {
         .option("--exclude <glob>", "never code tensors matching this pattern (repeatable)", collect)
         .option("--no-output-head", "keep output.weight at source precision (coded by default)")
         .option("--no-embeddings", "keep token_embd.weight at source precision (coded by default)")
+        .option("--lambda-scale <glob=factor>", "code tensors matching the glob at lambda x factor: < 1 gives them more bits, > 1 fewer; --bits still holds for the model (repeatable, first match wins)", collectLambdaScale)
         .option("--fallback-gap <x>", "absmax fallback when max|w| / 8th largest |w| >= x (0 disables; default 8)", number("--fallback-gap"))
         .option("--segment-symbols <n>", "symbols per stream segment: more segments, more parallel decoding, 132 bytes each", number("--segment-symbols"))
         .option("-t, --threads <n>", "threads (default: all cores)", number("--threads"))
@@ -49,7 +60,7 @@ export function registerConvertCommand(program: Command): void {
             };
             process.once("SIGINT", stop).once("SIGTERM", stop);
             if (o.uncoded) {
-                const coding = ["bits", "lambda", "include", "exclude", "fallbackGap", "segmentSymbols", "emitDequantized"].filter((k) => o[k] !== undefined);
+                const coding = ["bits", "lambda", "lambdaScale", "include", "exclude", "fallbackGap", "segmentSymbols", "emitDequantized"].filter((k) => o[k] !== undefined);
                 if (coding.length) throw new InvalidArgumentError(`--uncoded codes nothing: it takes no ${coding.map((k) => "--" + k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())).join(", ")}`);
                 const u = await writeUncodedModel(input, o.output as string, { signal: abort.signal });
                 process.off("SIGINT", stop).off("SIGTERM", stop);
@@ -68,6 +79,7 @@ export function registerConvertCommand(program: Command): void {
                 exclude: o.exclude as string[] | undefined,
                 outputHead: o.outputHead as boolean,
                 embeddings: o.embeddings as boolean,
+                lambdaScales: o.lambdaScale as LambdaScale[] | undefined,
                 fallbackGap: o.fallbackGap as number | undefined,
                 segmentSymbols: o.segmentSymbols as number | undefined,
                 threads: o.threads as number | undefined,

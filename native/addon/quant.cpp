@@ -145,14 +145,16 @@ constexpr napi_type_tag kRateSampleTag = {0x6f1c2a7e5b3d4c19ULL, 0x8e2f47a1d0b9c
 
 class RateSampleWorker : public Napi::AsyncWorker {
 public:
-    RateSampleWorker(Napi::Env env, Held<float> w, uint32_t N, uint32_t K, uint32_t rows, entq_quant_opts o)
-        : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), w_(std::move(w)), N_(N), K_(K), rows_(rows), o_(o) {}
+    RateSampleWorker(Napi::Env env, Held<float> w, uint32_t N, uint32_t K, uint32_t rows, entq_quant_opts o, double lambda_scale)
+        : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), w_(std::move(w)), N_(N), K_(K), rows_(rows), o_(o),
+          lambda_scale_(lambda_scale) {}
     Napi::Promise promise() { return deferred_.Promise(); }
 
 protected:
     void Execute() override {
         sample_ = new entq_rate_sample();
         status_ = entq_rate_sample_make(w_.data, N_, K_, o_, rows_, *sample_, error_);
+        sample_->lambda_scale = lambda_scale_;
     }
     void OnOK() override {
         Napi::Env env = Env();
@@ -187,12 +189,13 @@ private:
     Held<float> w_;
     uint32_t N_, K_, rows_;
     entq_quant_opts o_;
+    double lambda_scale_;
     entq_rate_sample *sample_ = nullptr;
     int status_ = ENTQ_QUANT_OK;
     std::string error_;
 };
 
-// quantRateSample(weights: Float32Array, N, K, sampleRows, options as quantize (L1))
+// quantRateSample(weights: Float32Array, N, K, sampleRows, options as quantize (L1) + lambdaScale)
 //   -> Promise<{handle, sampleRows, fellBack, outlierGap}>
 Napi::Value quantRateSample(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
@@ -201,7 +204,9 @@ Napi::Value quantRateSample(const Napi::CallbackInfo &info) {
     uint32_t N = u32Arg(info[1], "N", 1), K = u32Arg(info[2], "K", 1), rows = u32Arg(info[3], "sampleRows", 1);
     if ((uint64_t)N * K != w.length)
         throw Napi::RangeError::New(env, "weights holds " + std::to_string(w.length) + " values, N x K = " + std::to_string((uint64_t)N * K));
-    auto *wk = new RateSampleWorker(env, std::move(w), N, K, rows, quantOptions(info[4].As<Napi::Object>()));
+    const double lambda_scale = numberOpt(info[4].As<Napi::Object>(), "lambdaScale", 1);
+    if (!(lambda_scale > 0) || !std::isfinite(lambda_scale)) throw Napi::RangeError::New(env, "lambdaScale must be a finite number > 0");
+    auto *wk = new RateSampleWorker(env, std::move(w), N, K, rows, quantOptions(info[4].As<Napi::Object>()), lambda_scale);
     Napi::Promise p = wk->promise();
     wk->Queue();
     return p;

@@ -28,6 +28,7 @@ struct entq_rate_sample {
     bool fell_back = false;
     double outlier_gap = 0;
     double fixed_bits = 0;     /* fell back: absmax's bits/weight, whatever lambda */
+    double lambda_scale = 1;   /* the tensor is coded at the model's lambda times this (a per-tensor split) */
     uint64_t weights() const { return (uint64_t)t.N * t.K; }
 };
 
@@ -82,7 +83,7 @@ inline void entq_rate_samples_bits(const entq_rate_sample *const *s, uint32_t n,
     uint32_t max_k = 1;
     for (uint32_t i = 0; i < n; i++) {
         first[i + 1] = first[i] + (s[i]->fell_back ? 0 : s[i]->n_rows);
-        entq_cost_l1(&cost[i], &s[i]->t.g, s[i]->t.abs_w, s[i]->t.N, s[i]->t.K, lambda);
+        entq_cost_l1(&cost[i], &s[i]->t.g, s[i]->t.abs_w, s[i]->t.N, s[i]->t.K, lambda * s[i]->lambda_scale);
         max_k = std::max(max_k, s[i]->t.K);
     }
     const uint64_t total = first[n];

@@ -31,6 +31,8 @@ export interface ModelRateSplitOptions {
     fallbackGap?: number;
     threads?: number;
     segmentSymbols?: number;
+    /** each tensor's factor on the model's lambda (default 1) */
+    lambdaScale?: (t: SourceTensorInfo) => number;
     signal?: AbortSignal;
 }
 
@@ -89,7 +91,8 @@ export class ModelRateSplit {
                     fraction,
                     fallbackGap: options.fallbackGap,
                     threads: options.threads,
-                    segmentSymbols: options.segmentSymbols
+                    segmentSymbols: options.segmentSymbols,
+                    lambdaScale: options.lambdaScale?.(t)
                 })
             );
             progress?.advance(t.byteSize);
@@ -111,7 +114,7 @@ export class ModelRateSplit {
         return new ModelRateSplit(samples, target, options.threads, report, found.tensorBits);
     }
 
-    /** The lambda for the next tensor to code. */
+    /** The model's lambda for the next tensor to code (before its own factor). */
     get lambda(): number {
         return this.lambdaNow;
     }

@@ -18,6 +18,7 @@ import { ModelRateSplit, type RateSearchReport } from "./ModelRateSplit.js";
 import { ENTQ_KEYS } from "./entqMetadata.js";
 import { openModelSource, type SourceTensorInfo } from "./ModelSource.js";
 import { READABLE_WEIGHT_TYPES, readWeights } from "./readWeights.js";
+import { lambdaScaleFor, type LambdaScale } from "./lambdaScaleFor.js";
 import { codedShape, selectTensors, type TensorSelectionOptions } from "./selectTensors.js";
 
 export interface ConvertOptions extends TensorSelectionOptions {
@@ -34,6 +35,8 @@ export interface ConvertOptions extends TensorSelectionOptions {
     sampleFraction?: number;
     /** EntQuant's lambda, used for every tensor instead of a target rate */
     lambda?: number;
+    /** tensors coded at the model's lambda times a factor (first matching glob; with --bits or --lambda, L1) */
+    lambdaScales?: LambdaScale[];
     /** 8-bit code kind (default fp8) */
     codes?: "fp8" | "int8";
     /** how scales are chosen (default l1, EntQuant's objective) */
@@ -103,6 +106,10 @@ function checkOptions(o: ConvertOptions): void {
     if (o.objective === "absmax" && o.bits !== undefined) throw bad("absmax has a fixed rate: it takes no bits target");
     if (o.rateSplit !== undefined && o.rateSplit !== "model" && o.rateSplit !== "tensor") throw bad(`rateSplit must be model or tensor, not ${String(o.rateSplit)}`);
     if (o.sampleFraction !== undefined && !(o.sampleFraction > 0 && o.sampleFraction <= 1)) throw bad(`sampleFraction must be in (0, 1], not ${o.sampleFraction}`);
+    for (const s of o.lambdaScales ?? [])
+        if (!s.pattern || !(s.scale > 0 && Number.isFinite(s.scale))) throw bad(`a lambda scale is a glob and a finite factor > 0, not ${JSON.stringify(s)}`);
+    if (o.lambdaScales?.length && (o.rateSplit === "tensor" || (o.objective ?? "l1") !== "l1"))
+        throw bad("lambda scales split bits between tensors by one lambda: they need the l1 objective and the model split (or --lambda)");
     if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 0)) throw bad(`threads must be an integer >= 0, not ${o.threads}`);
     if (o.segmentSymbols !== undefined && !(Number.isInteger(o.segmentSymbols) && o.segmentSymbols >= 1))
         throw bad(`segmentSymbols must be a positive integer, not ${o.segmentSymbols}`);
@@ -158,7 +165,15 @@ export async function convertModel(input: string, output: string, options: Conve
                 codedInfos,
                 (t) => readWeights(reader, t, weightsBuf),
                 target,
-                { codeKind, sampleFraction: options.sampleFraction, fallbackGap: options.fallbackGap, threads: options.threads, segmentSymbols: options.segmentSymbols, signal: options.signal },
+                {
+                    codeKind,
+                    sampleFraction: options.sampleFraction,
+                    fallbackGap: options.fallbackGap,
+                    threads: options.threads,
+                    segmentSymbols: options.segmentSymbols,
+                    lambdaScale: (t) => lambdaScaleFor(t.name, options.lambdaScales),
+                    signal: options.signal
+                },
                 pre
             );
             pre?.finish();
@@ -175,6 +190,7 @@ export async function convertModel(input: string, output: string, options: Conve
             exclude: options.exclude,
             outputHead: options.outputHead ?? true,
             embeddings: options.embeddings ?? true,
+            lambdaScales: options.lambdaScales,
             fallbackGap: options.fallbackGap,
             segmentSymbols: options.segmentSymbols
         };
@@ -204,7 +220,7 @@ export async function convertModel(input: string, output: string, options: Conve
                 tensor: t.name,
                 codeKind,
                 method,
-                lambda: split?.lambda ?? options.lambda,
+                lambda: split || options.lambda !== undefined ? (split?.lambda ?? options.lambda!) * lambdaScaleFor(t.name, options.lambdaScales) : undefined,
                 targetBits,
                 fallbackGap: options.fallbackGap,
                 threads: options.threads,

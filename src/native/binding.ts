@@ -160,7 +160,7 @@ export interface NativeQuantBinding {
         N: number,
         K: number,
         sampleRows: number,
-        options: NativeQuantizeOptions
+        options: NativeQuantizeOptions & { lambdaScale?: number }
     ): Promise<{ handle: unknown; sampleRows: number; fellBack: boolean; outlierGap: number }>;
     /** the one lambda at which the sampled tensors together have targetBits bits/weight (predicted) */
     quantModelLambda(

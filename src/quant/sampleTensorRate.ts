@@ -33,6 +33,8 @@ export interface SampleTensorRateOptions {
     fallbackGap?: number;
     threads?: number;
     segmentSymbols?: number;
+    /** the tensor will be coded at the model's lambda times this (default 1) */
+    lambdaScale?: number;
 }
 
 /** What findModelLambda needs of one tensor; the sampled rows stay in native memory until it is dropped. */
@@ -68,7 +70,8 @@ export async function sampleTensorRate(weights: Float32Array, options: SampleTen
             method: QuantMethod.L1,
             fallbackGap: options.fallbackGap,
             threads: options.threads,
-            segmentSymbols: options.segmentSymbols
+            segmentSymbols: options.segmentSymbols,
+            lambdaScale: options.lambdaScale
         });
         return { tensor, weights: rows * cols, rows, sampleRows: r.sampleRows, fellBack: r.fellBack, outlierGap: r.outlierGap, handle: r.handle };
     } catch (e) {

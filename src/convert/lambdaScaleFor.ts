@@ -1,0 +1,25 @@
+// A per-tensor split of bits (issue 22): tensors matching a glob are coded at the model's lambda times a
+// factor, so a factor < 1 spends more bits on them and > 1 fewer; --bits still meets the model's target
+// (the lambda search predicts every tensor at its own scaled lambda).
+import { globToRegExp } from "./selectTensors.js";
+
+/** `pattern=factor`: the tensors matching the glob get lambda x factor. */
+export interface LambdaScale {
+    pattern: string;
+    scale: number;
+}
+
+/** The factor for a tensor: the first pattern that matches, else 1. */
+export function lambdaScaleFor(name: string, scales: readonly LambdaScale[] | undefined): number {
+    for (const s of scales ?? []) if (globToRegExp(s.pattern).test(name)) return s.scale;
+    return 1;
+}
+
+/** "blk.*.attn_v.weight=0.5" -> { pattern, scale }; throws on anything else. */
+export function parseLambdaScale(s: string): LambdaScale {
+    const at = s.lastIndexOf("=");
+    const pattern = at > 0 ? s.slice(0, at) : "";
+    const scale = Number(s.slice(at + 1));
+    if (!pattern || !(scale > 0 && Number.isFinite(scale))) throw new Error(`a lambda scale is <glob>=<factor > 0>, e.g. 'blk.*.attn_v.weight=0.5', not '${s}'`);
+    return { pattern, scale };
+}
