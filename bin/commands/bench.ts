@@ -54,6 +54,7 @@ export function registerBenchCommand(program: Command): void {
         .option("--no-embeddings", "keep the coded versions' token embeddings at source precision (convert's option)")
         .option("--no-output-head", "keep the coded versions' output head at source precision (convert's option)")
         .option("--lambda-scale <glob=factor>", "convert's option of that name, for the coded versions (repeatable)", collectLambdaScale)
+        .option("--no-lambda-scale", "convert's option of that name: one lambda for every tensor")
         .option("--rpc <list>", "`entgguf rpc-server` endpoints (host:port,...) that take every layer in llama-perplexity and llama-bench", list("--rpc", (s) => s))
         .addOption(new Option("--tools-build <mode>", "build llama.cpp's tools when missing, or fail").choices(["auto", "never"]).default("auto"))
         .action(async (source: string, o: Record<string, unknown>) => {
@@ -76,7 +77,7 @@ export function registerBenchCommand(program: Command): void {
                 rpc: o.rpc as string[] | undefined,
                 embeddings: o.embeddings !== false,
                 outputHead: o.outputHead !== false,
-                lambdaScales: o.lambdaScale as LambdaScale[] | undefined,
+                lambdaScales: o.lambdaScale === false ? [] : (o.lambdaScale as LambdaScale[] | undefined),
                 signal: abort.signal
             });
             process.off("SIGINT", stop).off("SIGTERM", stop);

@@ -41,7 +41,8 @@ export function registerConvertCommand(program: Command): void {
         .option("--exclude <glob>", "never code tensors matching this pattern (repeatable)", collect)
         .option("--no-output-head", "keep output.weight at source precision (coded by default)")
         .option("--no-embeddings", "keep token_embd.weight at source precision (coded by default)")
-        .option("--lambda-scale <glob=factor>", "code tensors matching the glob at lambda x factor: < 1 gives them more bits, > 1 fewer; --bits still holds for the model (repeatable, first match wins)", collectLambdaScale)
+        .option("--lambda-scale <glob=factor>", "code tensors matching the glob at lambda x factor: < 1 gives them more bits, > 1 fewer; --bits still holds for the model (repeatable, first match wins; replaces the default 'token_embd.weight=0.25', 'output.weight=0.25')", collectLambdaScale)
+        .option("--no-lambda-scale", "one lambda for every tensor (EntQuant's split of bits)")
         .option("--fallback-gap <x>", "absmax fallback when max|w| / 8th largest |w| >= x (0 disables; default 8)", number("--fallback-gap"))
         .option("--segment-symbols <n>", "symbols per stream segment: more segments, more parallel decoding, 132 bytes each", number("--segment-symbols"))
         .option("-t, --threads <n>", "threads (default: all cores)", number("--threads"))
@@ -79,7 +80,7 @@ export function registerConvertCommand(program: Command): void {
                 exclude: o.exclude as string[] | undefined,
                 outputHead: o.outputHead as boolean,
                 embeddings: o.embeddings as boolean,
-                lambdaScales: o.lambdaScale as LambdaScale[] | undefined,
+                lambdaScales: o.lambdaScale === false ? [] : (o.lambdaScale as LambdaScale[] | undefined),
                 fallbackGap: o.fallbackGap as number | undefined,
                 segmentSymbols: o.segmentSymbols as number | undefined,
                 threads: o.threads as number | undefined,

@@ -9,7 +9,7 @@ import { availableParallelism, cpus, loadavg } from "node:os";
 import { basename, join, resolve } from "node:path";
 
 import { convertModel } from "../convert/convertModel.js";
-import type { LambdaScale } from "../convert/lambdaScaleFor.js";
+import { DEFAULT_LAMBDA_SCALES, type LambdaScale } from "../convert/lambdaScaleFor.js";
 import { READABLE_WEIGHT_TYPES } from "../convert/readWeights.js";
 import { selectTensors } from "../convert/selectTensors.js";
 import { ggmlTypes } from "../gguf/ggmlTypes.js";
@@ -53,7 +53,7 @@ export interface RunBenchOptions {
     /** code the token embeddings and the output head of the coded versions (default true, as convert does) */
     embeddings?: boolean;
     outputHead?: boolean;
-    /** convert's lambdaScales for the coded versions */
+    /** convert's lambdaScales for the coded versions (default: convert's default; [] one lambda for all) */
     lambdaScales?: LambdaScale[];
     /** `entgguf rpc-server` endpoints ("host:port") that take every layer in llama-perplexity and llama-bench (--rpc, -ngl 999) */
     rpc?: string[];
@@ -85,15 +85,15 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     const bits = options.bits ?? DEFAULT_BITS;
     const codes = options.codes ?? ["fp8"];
     const embeddings = options.embeddings ?? true, outputHead = options.outputHead ?? true;
-    const lambdaScales = options.lambdaScales ?? [];
+    const lambdaScales = options.lambdaScales;
     const uncodedFlags = [
         ...(embeddings ? [] : ["--no-embeddings"]),
         ...(outputHead ? [] : ["--no-output-head"]),
-        ...lambdaScales.flatMap((s) => ["--lambda-scale", `${s.pattern}=${s.scale}`])
+        ...(lambdaScales?.length === 0 ? ["--no-lambda-scale"] : (lambdaScales ?? []).flatMap((s) => ["--lambda-scale", `${s.pattern}=${s.scale}`]))
     ];
     const uncodedNote =
         (embeddings && outputHead ? "" : ` (${[...(embeddings ? [] : ["embeddings"]), ...(outputHead ? [] : ["output head"])].join(", ")} at source precision)`) +
-        (lambdaScales.length ? ` (lambda x ${lambdaScales.map((s) => `${s.scale} on ${s.pattern}`).join(", ")})` : "");
+        (lambdaScales === undefined ? "" : lambdaScales.length ? ` (lambda x ${lambdaScales.map((s) => `${s.scale} on ${s.pattern}`).join(", ")})` : " (one lambda)");
     const peers = options.peers ?? DEFAULT_PEERS;
     const threads = options.threads ?? availableParallelism();
     const settings: BenchSettings = {
@@ -190,7 +190,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         for (const b of bits) {
             const label = `entq-${kind}-${b}`;
             const file = join(outDir, "models", `${label}.gguf`);
-            await cached(`convert-${label}`, { sourceKey, bits: b, codes: kind, embeddings, outputHead, lambdaScales }, stepTitle(`convert ${label} (${b} bits/weight, ${kind.toUpperCase()} codes)`), async () => {
+            await cached(`convert-${label}`, { sourceKey, bits: b, codes: kind, embeddings, outputHead, lambdaScales: lambdaScales ?? DEFAULT_LAMBDA_SCALES }, stepTitle(`convert ${label} (${b} bits/weight, ${kind.toUpperCase()} codes)`), async () => {
                 const s = await convertModel(source, file, { bits: b, codes: kind, embeddings, outputHead, lambdaScales, threads, progress: process.stderr, signal });
                 commands.push(`entgguf convert ${quoteCommand(source, ["-o", file, "--bits", String(b), "--codes", kind, ...uncodedFlags])}`);
                 return { bitsPerWeight: s.bitsPerWeight, seconds: s.seconds };

@@ -18,7 +18,7 @@ import { ModelRateSplit, type RateSearchReport } from "./ModelRateSplit.js";
 import { ENTQ_KEYS } from "./entqMetadata.js";
 import { openModelSource, type SourceTensorInfo } from "./ModelSource.js";
 import { READABLE_WEIGHT_TYPES, readWeights } from "./readWeights.js";
-import { lambdaScaleFor, type LambdaScale } from "./lambdaScaleFor.js";
+import { DEFAULT_LAMBDA_SCALES, lambdaScaleFor, type LambdaScale } from "./lambdaScaleFor.js";
 import { codedShape, selectTensors, type TensorSelectionOptions } from "./selectTensors.js";
 
 export interface ConvertOptions extends TensorSelectionOptions {
@@ -35,7 +35,10 @@ export interface ConvertOptions extends TensorSelectionOptions {
     sampleFraction?: number;
     /** EntQuant's lambda, used for every tensor instead of a target rate */
     lambda?: number;
-    /** tensors coded at the model's lambda times a factor (first matching glob; with --bits or --lambda, L1) */
+    /**
+     * tensors coded at the model's lambda times a factor (first matching glob; L1 with the model split or a
+     * lambda); default DEFAULT_LAMBDA_SCALES (embeddings and output head at a quarter); [] for one lambda for all
+     */
     lambdaScales?: LambdaScale[];
     /** 8-bit code kind (default fp8) */
     codes?: "fp8" | "int8";
@@ -147,6 +150,8 @@ export async function convertModel(input: string, output: string, options: Conve
         const codeKind = options.codes === "int8" ? CodeKind.INT8 : CodeKind.E4M3;
         const method = { l1: QuantMethod.L1, ecq: QuantMethod.Ecq, absmax: QuantMethod.Absmax }[options.objective ?? "l1"];
         const target = options.lambda === undefined && method !== QuantMethod.Absmax ? (options.bits ?? 3) : undefined;
+        // the split of bits between tensors: one lambda scaled per tensor (L1 only; a per-tensor target has no lambda to scale)
+        const scales = method === QuantMethod.L1 && (options.rateSplit ?? "model") === "model" ? (options.lambdaScales ?? DEFAULT_LAMBDA_SCALES) : [];
         const nCoded = toCode.size;
         const totalBytes = info.tensors.reduce((a, t) => a + t.byteSize, 0);
         const progressOut = options.progress === false ? undefined : (options.progress ?? process.stderr);
@@ -171,7 +176,7 @@ export async function convertModel(input: string, output: string, options: Conve
                     fallbackGap: options.fallbackGap,
                     threads: options.threads,
                     segmentSymbols: options.segmentSymbols,
-                    lambdaScale: (t) => lambdaScaleFor(t.name, options.lambdaScales),
+                    lambdaScale: (t) => lambdaScaleFor(t.name, scales),
                     signal: options.signal
                 },
                 pre
@@ -190,7 +195,7 @@ export async function convertModel(input: string, output: string, options: Conve
             exclude: options.exclude,
             outputHead: options.outputHead ?? true,
             embeddings: options.embeddings ?? true,
-            lambdaScales: options.lambdaScales,
+            lambdaScales: scales,
             fallbackGap: options.fallbackGap,
             segmentSymbols: options.segmentSymbols
         };
@@ -220,7 +225,7 @@ export async function convertModel(input: string, output: string, options: Conve
                 tensor: t.name,
                 codeKind,
                 method,
-                lambda: split || options.lambda !== undefined ? (split?.lambda ?? options.lambda!) * lambdaScaleFor(t.name, options.lambdaScales) : undefined,
+                lambda: split || options.lambda !== undefined ? (split?.lambda ?? options.lambda!) * lambdaScaleFor(t.name, scales) : undefined,
                 targetBits,
                 fallbackGap: options.fallbackGap,
                 threads: options.threads,

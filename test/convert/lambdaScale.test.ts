@@ -6,17 +6,18 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { convertModel, type ConvertSummary } from "../../src/convert/convertModel.js";
-import { lambdaScaleFor, parseLambdaScale } from "../../src/convert/lambdaScaleFor.js";
+import { DEFAULT_LAMBDA_SCALES, lambdaScaleFor, parseLambdaScale } from "../../src/convert/lambdaScaleFor.js";
 import { demoModel } from "../helpers/sharedData.js";
 
 describe("convert --lambda-scale", () => {
     let dir: string;
-    let plain: ConvertSummary, scaled: ConvertSummary;
+    let plain: ConvertSummary, scaled: ConvertSummary, byDefault: ConvertSummary;
     const isV = (n: string) => /^blk\.\d+\.attn_v\.weight$/.test(n);
 
     beforeAll(async () => {
         dir = mkdtempSync(join(tmpdir(), "entgguf-lscale-"));
-        plain = await convertModel(demoModel, join(dir, "plain.gguf"), { bits: 3, threads: 2, progress: false });
+        plain = await convertModel(demoModel, join(dir, "plain.gguf"), { bits: 3, threads: 2, progress: false, lambdaScales: [] });
+        byDefault = await convertModel(demoModel, join(dir, "default.gguf"), { bits: 3, threads: 2, progress: false });
         scaled = await convertModel(demoModel, join(dir, "scaled.gguf"), {
             bits: 3,
             threads: 2,
@@ -33,6 +34,16 @@ describe("convert --lambda-scale", () => {
             const factor = isV(t.name) ? 0.25 : t.name === "token_embd.weight" ? 4 : 1;
             expect(t.lambda, t.name).toBeCloseTo(base * factor, 4);
         }
+    });
+
+    it("by default codes the embeddings and the output head at a quarter of the model's lambda", () => {
+        expect(DEFAULT_LAMBDA_SCALES).toEqual([{ pattern: "token_embd.weight", scale: 0.25 }, { pattern: "output.weight", scale: 0.25 }]);
+        const base = byDefault.tensors.find((t) => t.name === "blk.0.attn_q.weight")!.lambda;
+        for (const t of byDefault.tensors)
+            expect(t.lambda, t.name).toBeCloseTo(base * (t.name === "token_embd.weight" || t.name === "output.weight" ? 0.25 : 1), 4);
+        // one lambda for all when asked
+        expect(new Set(plain.tensors.map((t) => t.lambda.toFixed(6))).size).toBe(1);
+        expect(Math.abs(byDefault.bitsPerWeight - 3)).toBeLessThan(0.02);
     });
 
     it("moves bits to the tensors given a factor below 1 while the model keeps its target", () => {
