@@ -12,9 +12,9 @@ export interface LambdaScale {
 /**
  * The default split (data-free, by role): the token embeddings and the output head at a quarter of the
  * model's lambda. An error there reaches every token's input or its logits directly, not diluted by the
- * residual stream; measured on the shared 5M model and the synthetic one (docs/BENCHMARKS.md, issue 22), it
- * lowers KL-divergence at equal whole-file size against one lambda for all, and beats the other candidates
- * tried (more bits to attn_v/ffn_down as k-quants do, fewer bits to the embeddings).
+ * residual stream. At equal whole-file size it lowers KL-divergence against one lambda for all to 0.62-0.80x
+ * on the shared 5M model and 0.76-0.97x on the synthetic one at 2.5-4 bits (1.00-1.02x at 4.5-5), and beats
+ * the other candidates tried, e.g. more bits to attn_v/ffn_down as k-quants do (docs/BENCHMARKS.md, issue 22).
  */
 export const DEFAULT_LAMBDA_SCALES: readonly LambdaScale[] = [
     { pattern: "token_embd.weight", scale: 0.25 },
