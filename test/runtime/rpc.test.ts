@@ -19,7 +19,7 @@ import { checkRpcServer, RPC_PROTOCOL, rpcHello } from "../../src/runtime/checkR
 import { freePort } from "../../src/runtime/freePort.js";
 import { getEntLlama } from "../../src/runtime/getEntLlama.js";
 import { startRpcServer, type RpcServerHandle } from "../../src/runtime/startRpcServer.js";
-import { demoModel } from "../helpers/sharedData.js";
+import { demoModel, repoRoot } from "../helpers/sharedData.js";
 
 const TOOLS_BUILD_TIMEOUT_MS = 40 * 60_000; // a first tools build: ~12 minutes on 2 busy cores
 const SERVER_LIFETIME_S = 900; // no server outlives this, whatever happens to the test process
@@ -44,6 +44,10 @@ describe("coded model over RPC (two loopback rpc-servers + this CPU)", () => {
 
     beforeAll(async () => {
         tools = await buildLlamaTools();
+        // the RPC build of the binding (its own build id), made in a child process: loading it here would
+        // register llama.cpp's devices before getEntLlama({ rpcServers }) can add the servers (once per process)
+        const build = spawnSync(process.execPath, [join(repoRoot, "dist", "bin", "entgguf.js"), "build", "--rpc"], { encoding: "utf8", stdio: ["ignore", "inherit", "pipe"] });
+        expect(build.status, build.stderr.slice(-4000)).toBe(0);
         dir = mkdtempSync(join(tmpdir(), "entgguf-rpc-"));
         coded = join(dir, "stories260K-3bit.gguf");
         await convertModel(demoModel, coded, { bits: 3, progress: false });
