@@ -35,7 +35,7 @@ export { GgufWriteError } from "./gguf/GgufWriteError.js";
 export { ENTQ_GGML_TYPE, GgmlType, ggmlTypes } from "./gguf/ggmlTypes.js";
 export { demoModelPath } from "./demo/demoModelPath.js";
 export { buildNativeAddon, type BuildNativeAddonOptions } from "./native/buildNativeAddon.js";
-export { makeSyntheticModel, SYNTHETIC_1B, SYNTHETIC_BENCH, type SyntheticModelShape } from "./bench/makeSyntheticModel.js";
+export { makeSyntheticModel, SYNTHETIC_1B, SYNTHETIC_BENCH, SYNTHETIC_MOE, type SyntheticModelShape } from "./bench/makeSyntheticModel.js";
 export { buildLlamaTools, LlamaToolsError, LLAMA_TOOL_NAMES, type LlamaTools, type LlamaToolName, type BuildLlamaToolsOptions } from "./runtime/buildLlamaTools.js";
 export { startRpcServer, type StartRpcServerOptions, type RpcServerHandle } from "./runtime/startRpcServer.js";
 export { checkRpcServer, rpcHello, parseRpcEndpoint, RpcServerError, RPC_PROTOCOL, type RpcVersion } from "./runtime/checkRpcServer.js";
