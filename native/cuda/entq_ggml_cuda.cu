@@ -249,9 +249,16 @@ __global__ void scatter_columns(const float * src, uint32_t N, const int64_t * o
 }  // namespace
 
 bool entq_ggml_cuda_supports_op(const ggml_tensor * op) {
-    if (op->type == GGML_TYPE_ENTQ || (op->op != GGML_OP_MUL_MAT && op->op != GGML_OP_MUL_MAT_ID)) return false;
     const ggml_tensor * w = op->src[0];
     const ggml_tensor * x = op->src[1];
+    if (op->op == GGML_OP_GET_ROWS) {
+        // ids [n] picks rows of W [K, N] into dst [K, n]: the shapes the kernel writes by
+        return w && x && w->type == GGML_TYPE_ENTQ && x->type == GGML_TYPE_I32 && op->type == GGML_TYPE_F32 && w->ne[2] == 1 &&
+               w->ne[3] == 1 && w->ne[0] <= UINT32_MAX && w->ne[1] <= UINT32_MAX && x->ne[1] == 1 && x->ne[2] == 1 && x->ne[3] == 1 &&
+               x->ne[0] <= UINT32_MAX && ggml_is_contiguous(x) && op->ne[0] == w->ne[0] && op->ne[1] == x->ne[0] && op->ne[2] == 1 &&
+               op->ne[3] == 1 && op->nb[0] == sizeof(float) && op->nb[1] % sizeof(float) == 0;
+    }
+    if (op->type == GGML_TYPE_ENTQ || (op->op != GGML_OP_MUL_MAT && op->op != GGML_OP_MUL_MAT_ID)) return false;
     if (!w || !x || w->type != GGML_TYPE_ENTQ || x->type != GGML_TYPE_F32 || op->type != GGML_TYPE_F32) return false;
     if (w->ne[3] != 1 || w->ne[0] > UINT32_MAX || w->ne[1] * w->ne[2] > UINT32_MAX) return false;
     // every shape the kernels index by: a malformed graph (e.g. received over RPC) is refused, not run
@@ -338,11 +345,33 @@ void entq_ggml_cuda_mul_mat_id(ggml_backend_cuda_context & ctx, ggml_tensor * ds
     }
 }
 
+void entq_ggml_cuda_get_rows(ggml_backend_cuda_context & ctx, ggml_tensor * dst) {
+    const ggml_tensor * src0 = dst->src[0];
+    const ggml_tensor * ids = dst->src[1];
+    GGML_ASSERT(entq_ggml_cuda_supports_op(dst) && dst->op == GGML_OP_GET_ROWS && src0->buffer);
+    cudaStream_t stream = ctx.stream();
+    entq_weight * w = weight_for(src0, ctx.device, stream);
+    if (!w->layout) fail(src0, "GET_ROWS on a coded weight needs the CUDA layout (ENTGGUF_CUDA_LAYOUT=0 is set)");
+    ggml_cuda_pool_alloc<int> bad(ctx.pool(), 2);
+    CUDA_CHECK(cudaMemsetAsync(bad.get(), 0, 2 * sizeof(int), stream));
+    CUDA_CHECK(entq_tile_cuda_get_rows(&w->tt, (const int32_t *) ids->data, (uint32_t) ids->ne[0], (float *) dst->data,
+                                       dst->nb[1] / sizeof(float), bad.get(), stream));
+    int h_bad[2];
+    CUDA_CHECK(cudaMemcpyAsync(h_bad, bad.get(), sizeof(h_bad), cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    if (h_bad[0]) {
+        char what[96];
+        snprintf(what, sizeof(what), "row %d asked for, the weight has %lld", h_bad[1], (long long) src0->ne[1]);
+        fail(src0, what);
+    }
+}
+
 bool entq_ggml_cuda_graph_ready(const ggml_cgraph * cgraph) {
     int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     for (int i = 0; i < cgraph->n_nodes; i++) {
         const ggml_tensor * node = cgraph->nodes[i];
+        if (node->op == GGML_OP_GET_ROWS && node->src[0] && node->src[0]->type == GGML_TYPE_ENTQ) return false;
         if (node->op != GGML_OP_MUL_MAT || !node->src[0] || node->src[0]->type != GGML_TYPE_ENTQ) continue;
         const entq_weight * w = lookup(node->src[0], device);
         if (!w || !w->checked) return false;

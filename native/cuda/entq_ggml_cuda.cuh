@@ -7,8 +7,9 @@
 #include "ggml-cuda/common.cuh"
 
 /* MUL_MAT of a coded [K, N] weight view by contiguous f32 activations into
- * f32, and MUL_MAT_ID of a coded [K, N, E] expert stack by f32 activations
- * and i32 expert ids. Any other op touching a coded tensor: false. (Where the weight may
+ * f32, MUL_MAT_ID of a coded [K, N, E] expert stack by f32 activations
+ * and i32 expert ids, and GET_ROWS of a coded [K, N] view by i32 row numbers
+ * into f32. Any other op touching a coded tensor: false. (Where the weight may
  * live is ggml-cuda.cu's call: its buffer type checks are local to it.) */
 bool entq_ggml_cuda_supports_op(const ggml_tensor * op);
 
@@ -30,8 +31,16 @@ void entq_ggml_cuda_mul_mat(ggml_backend_cuda_context & ctx, const ggml_tensor *
  * Experts no token routes to are not decoded. */
 void entq_ggml_cuda_mul_mat_id(ggml_backend_cuda_context & ctx, ggml_tensor * dst);
 
+/* dst row i = row ids[i] of src0 (coded [K, N]), dequantised bit for bit as
+ * the reference does, from the CUDA layout (one warp per row, its tile
+ * decoded). Reads back a status (one synchronisation): a row outside the
+ * weight aborts naming the tensor. llama.cpp keeps token embeddings on the
+ * CPU, so this runs only where a graph reads rows of a weight on the GPU. */
+void entq_ggml_cuda_get_rows(ggml_backend_cuda_context & ctx, ggml_tensor * dst);
+
 /* False while the graph holds a coded weight whose first multiply has not
- * run yet: that one synchronises, so the graph must run without capture. */
+ * run yet, or a GET_ROWS of one: those synchronise, so the graph must run
+ * without capture. */
 bool entq_ggml_cuda_graph_ready(const ggml_cgraph * cgraph);
 
 /* Drops cached tables of weights in [base, base + size) on `device`: called

@@ -221,4 +221,20 @@ template <class W> struct entq_tile_sink_codes {
     ENTQ_HD void end_row(uint32_t) { row++; }
 };
 
+/* One row of the tile, dequantised as the reference does (entq_decode_dequantize:
+ * value x (scale_base x row scale), f32, round to nearest): GET_ROWS (token
+ * embeddings). The tile's other rows are decoded and dropped: a tile is at
+ * most ceil(16384 / K) rows. */
+template <class W> struct entq_tile_sink_row {
+    float *out;
+    uint32_t row, want;
+    float scale;
+    ENTQ_HD entq_tile_sink_row(float *out_, uint32_t r0, uint32_t want_, const uint16_t *scales, float scale_base)
+        : out(out_), row(r0), want(want_), scale(entq_mul_rn(scale_base, entq_f16_to_f32(entq_ldg(scales + want_)))) {}
+    ENTQ_HD void symbol(int, uint64_t k, const entq_tile_slot &e) {
+        if (row == want) out[k] = entq_mul_rn(entq_bits_f32(e.value), scale);
+    }
+    ENTQ_HD void end_row(uint32_t) { row++; }
+};
+
 #endif /* ENTQ_TILE_H */

@@ -10,12 +10,17 @@ namespace {
 
 typedef entq_warp_gpu Warp;
 
-template <class MakeSink> __device__ void run_tiles(const entq_tile_tensor &t, MakeSink make) {
+/* The block's copy of the slot table in shared memory. */
+__device__ const entq_tile_slot *load_table(const entq_tile_tensor &t) {
     extern __shared__ __align__(16) uint8_t smem[];
     const uint32_t nslots = 1u << t.prob_bits;
     for (uint32_t i = threadIdx.x; i < nslots; i += blockDim.x) ((uint4 *)smem)[i] = __ldg((const uint4 *)t.table + i);
     __syncthreads();
-    const entq_tile_slot *tab = (const entq_tile_slot *)smem;
+    return (const entq_tile_slot *)smem;
+}
+
+template <class MakeSink> __device__ void run_tiles(const entq_tile_tensor &t, MakeSink make) {
+    const entq_tile_slot *tab = load_table(t);
     const uint32_t wpb = blockDim.x / 32u;
     for (uint32_t tile = blockIdx.x * wpb + threadIdx.x / 32u; tile < t.n_tiles; tile += gridDim.x * wpb) {
         auto sink = make(tile * t.rows_per_tile);
@@ -35,6 +40,27 @@ __global__ void __launch_bounds__(256, 2) tile_f16_kernel(entq_tile_tensor t, ui
 
 __global__ void __launch_bounds__(256, 2) tile_codes_kernel(entq_tile_tensor t, uint8_t *out) {
     run_tiles(t, [&](uint32_t r0) { return entq_tile_sink_codes<Warp>{out, t.K, r0}; });
+}
+
+/* One warp per asked row (token embeddings): its tile walked, the row kept. A row
+ * outside the weight sets bad = {1, row} and leaves its output alone. */
+__global__ void __launch_bounds__(256, 2) tile_get_rows_kernel(entq_tile_tensor t, const int32_t *ids, uint32_t n, float *out,
+                                                            uint64_t ld, int *bad) {
+    const entq_tile_slot *tab = load_table(t);
+    const uint32_t wpb = blockDim.x / 32u;
+    for (uint32_t i = blockIdx.x * wpb + threadIdx.x / 32u; i < n; i += gridDim.x * wpb) {
+        const int32_t r = __ldg(ids + i);
+        if (r < 0 || (uint32_t)r >= t.N) {  // the same for the whole warp
+            if ((threadIdx.x & 31u) == 0) {
+                bad[1] = r;
+                atomicExch(bad, 1);
+            }
+            continue;
+        }
+        const uint32_t tile = (uint32_t)r / t.rows_per_tile;
+        entq_tile_sink_row<Warp> sink(out + i * ld, tile * t.rows_per_tile, (uint32_t)r, t.scales, t.scale_base);
+        entq_tile_walk<Warp>(t, tab, tile, sink);
+    }
 }
 
 /* 8 warps share a table copy; fewer when the tiles would not give every
@@ -98,6 +124,15 @@ cudaError_t entq_tile_cuda_decode_codes(const entq_tile_tensor *t, uint8_t *out,
     size_t smem;
     shape(t, &wpb, &blocks, &smem);
     tile_codes_kernel<<<blocks, wpb * 32, smem, stream>>>(*t, out);
+    return cudaGetLastError();
+}
+
+cudaError_t entq_tile_cuda_get_rows(const entq_tile_tensor *t, const int32_t *ids, uint32_t n, float *out, uint64_t ld, int *bad,
+                                    cudaStream_t stream) {
+    if (t->prob_bits > ENTQ_TILE_MAX_PROB_BITS) return cudaErrorInvalidValue;
+    if (n == 0) return cudaSuccess;
+    const uint32_t wpb = n < 8 ? n : 8;
+    tile_get_rows_kernel<<<(n + wpb - 1) / wpb, wpb * 32, (size_t)sizeof(entq_tile_slot) << t->prob_bits, stream>>>(*t, ids, n, out, ld, bad);
     return cudaGetLastError();
 }
 

@@ -74,11 +74,12 @@ describe.skipIf(!nvcc)("CUDA sources compile with nvcc", () => {
             { encoding: "utf8", timeout: 900_000 }
         );
 
-    it.skipIf(!cublasInclude)("the patched ggml-cuda.cu (patch 0004's dispatch, supports_op, offload, graph check; patch 0010's MUL_MAT_ID dispatch)", async () => {
+    it.skipIf(!cublasInclude)("the patched ggml-cuda.cu (patch 0004's dispatch, supports_op, offload, graph check; patch 0010's MUL_MAT_ID and 0011's GET_ROWS dispatch)", async () => {
         const flags = await ggmlCuda();
         const cu = join(llamaSource, "ggml", "src", "ggml-cuda", "ggml-cuda.cu");
         expect(readFileSync(cu, "utf8")).toContain("entq_ggml_cuda_mul_mat(ctx, src0, src1, dst)");
         expect(readFileSync(cu, "utf8")).toContain("entq_ggml_cuda_mul_mat_id(ctx, dst)");
+        expect(readFileSync(cu, "utf8")).toContain("entq_ggml_cuda_get_rows(ctx, dst)");
         const r = compile(cu, flags);
         expect(r.status, (r.stdout + r.stderr).slice(-4000)).toBe(0);
     }, 900_000);
@@ -90,6 +91,8 @@ describe.skipIf(!nvcc)("CUDA sources compile with nvcc", () => {
             expect(r.status, log.slice(-4000)).toBe(0);
             // the glue's MUL_MAT_ID (routed experts' columns gathered and scattered around the coded multiply) is compiled in
             if (file === GLUE) expect(log).toMatch(/Compiling entry function '\w*gather_columns\w*' for 'sm_90'/);
+            // and GET_ROWS on the CUDA layout (token embeddings)
+            if (file === "entq_tile_cuda.cu") expect(log).toMatch(/Compiling entry function '\w*tile_get_rows_kernel\w*' for 'sm_90'/);
             // ptxas -v: "N bytes spill stores" per kernel and arch; the decode kernels (entq_cuda.cu,
             // entq_tile_cuda.cu) keep none on sm_90
             if (file === "entq_cuda.cu" || file === "entq_tile_cuda.cu") {
