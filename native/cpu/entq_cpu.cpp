@@ -101,7 +101,8 @@ struct entq_cols {
 // to the row's sum (the same weights as the dequantised row, another rounding order).
 void gemv_avx2(const ggml_tensor * w, const entq_info & in, const uint8_t * buf, const entq_avx2_table & t, uint32_t seg0,
                uint32_t seg1, uint32_t row0, const float * x, float * y) {
-    y -= row0;  // indexed by the weight's row from here on; only rows >= row0 are written
+    // y by the weight's row r (y[r - row0]); moving y itself before the array would be undefined behaviour
+    auto at = [&](uint32_t r) -> float & { return y[r - row0]; };
     const uint32_t half = (seg1 - seg0) / 2;
     for (uint32_t j = 0; j < half; j++) {
         const uint32_t sa = seg0 + j, sb = seg0 + half + j;
@@ -113,11 +114,11 @@ void gemv_avx2(const ggml_tensor * w, const entq_info & in, const uint8_t * buf,
         uint32_t r = 0;
         for (float sums[2]; r < std::min(na, nb); r++) {
             entq_avx2_dec_dot2(&t, &da, &db, in.K, x, sums);
-            y[ra + r] = sums[0] * entq_row_scale(&in, buf, ra + r);
-            y[rb + r] = sums[1] * entq_row_scale(&in, buf, rb + r);
+            at(ra + r) = sums[0] * entq_row_scale(&in, buf, ra + r);
+            at(rb + r) = sums[1] * entq_row_scale(&in, buf, rb + r);
         }
-        for (uint32_t q = r; q < na; q++) y[ra + q] = entq_avx2_dec_dot(&t, &da, in.K, x) * entq_row_scale(&in, buf, ra + q);
-        for (uint32_t q = r; q < nb; q++) y[rb + q] = entq_avx2_dec_dot(&t, &db, in.K, x) * entq_row_scale(&in, buf, rb + q);
+        for (uint32_t q = r; q < na; q++) at(ra + q) = entq_avx2_dec_dot(&t, &da, in.K, x) * entq_row_scale(&in, buf, ra + q);
+        for (uint32_t q = r; q < nb; q++) at(rb + q) = entq_avx2_dec_dot(&t, &db, in.K, x) * entq_row_scale(&in, buf, rb + q);
         finish_or_abort(w, &da, sa);
         finish_or_abort(w, &db, sb);
     }
@@ -126,7 +127,7 @@ void gemv_avx2(const ggml_tensor * w, const entq_info & in, const uint8_t * buf,
         entq_dec_init(&in, buf, seg, &d);
         const uint32_t r0 = seg * in.rows_per_seg;
         for (uint32_t r = r0; r < r0 + entq_segment_rows(&in, seg); r++) {
-            y[r] = entq_avx2_dec_dot(&t, &d, in.K, x) * entq_row_scale(&in, buf, r);
+            at(r) = entq_avx2_dec_dot(&t, &d, in.K, x) * entq_row_scale(&in, buf, r);
         }
         finish_or_abort(w, &d, seg);
     }
