@@ -59,11 +59,9 @@ static inline void entq_mtl_load_table(constant entq_metal_args &a, device const
     device const entq_mtl_slot *src = (device const entq_mtl_slot *)(blob + a.table_off);
     const uint nslots = 1u << a.prob_bits;
     for (uint i = tpitg; i < nslots; i += ntptg) {
-        const entq_mtl_slot s = src[i];
-        entq_mtl_tslot t;
-        t.fbs = s.freq | s.bias << 12 | (s.sym_half & 0xFFu) << 23;
-        t.value = as_type<float>(s.value);
-        tab[i] = t;
+        // field by field: MSL copies whole structs across address spaces, the clang syntax check does not
+        tab[i].fbs = src[i].freq | src[i].bias << 12 | (src[i].sym_half & 0xFFu) << 23;
+        tab[i].value = as_type<float>(src[i].value);
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
 }
@@ -78,7 +76,9 @@ struct entq_mtl_dec {
 
 // One symbol (entq_tile_dec::step): the refill is predicated, lanes refill at different steps.
 static inline entq_mtl_tslot entq_mtl_step(thread entq_mtl_dec &d, threadgroup const entq_mtl_tslot *tab, uint b, uint mask) {
-    const entq_mtl_tslot e = tab[d.x & mask];
+    entq_mtl_tslot e;
+    e.fbs = tab[d.x & mask].fbs;
+    e.value = tab[d.x & mask].value;
     const uint y = (e.fbs & ENTQ_MTL_FREQ_MASK) * (d.x >> b) + ((e.fbs >> 12) & ENTQ_MTL_BIAS_MASK);
     if (y < ENTQ_MTL_RANS_L) {
         d.x = y * 65536u + d.w;
