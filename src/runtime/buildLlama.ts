@@ -49,7 +49,8 @@ export const defaultLog = (message: string): void => void process.stderr.write(`
 /** Source folders compiled into the patched llama.cpp: a change to any file rebuilds. */
 function nativeSourceDirs(gpu: EntLlamaGpu): string[] {
     const native = join(packageRoot(), "native");
-    return ["stream", "ggml", "cpu", ...(gpu === "cuda" ? ["cuda"] : [])].map((d) => join(native, d));
+    const gpuDirs = gpu === "cuda" ? ["cuda"] : gpu === "metal" ? ["cuda", "metal"] : []; // Metal runs the CUDA tile layout
+    return ["stream", "ggml", "cpu", ...gpuDirs].map((d) => join(native, d));
 }
 
 function hashTree(h: ReturnType<typeof createHash>, dir: string): void {
