@@ -11,7 +11,7 @@
 #   ENTQ_NCU=1 scripts/gpu-check.sh  also profile the B=1 GEMV with Nsight Compute
 #   scripts/gpu-check.sh --llama    the patched llama.cpp with CUDA instead: builds it from
 #       .cache/gpu-carry (made here by `node scripts/gpu-carry.mjs`, carried to the device),
-#       runs native/cuda/test/entq_ggml_cuda_test.cpp (ggml mul_mat on CUDA vs CPU vs f64:
+#       runs native/ggml/test/entq_ggml_gpu_test.cpp (ggml mul_mat on CUDA vs CPU vs f64:
 #       NMSE per case, batch 1, 2, 8, 32, 512, odd K; with the lane-stream layout and again with
 #       ENTGGUF_CUDA_LAYOUT=0), makes F16 / Q4_K_M / Q8_0 peers of the carried coded model and
 #       runs llama-bench on all of them (pp512, tg128, all layers on the GPU), then the coded
@@ -61,15 +61,15 @@ if [ "${1:-}" = "--llama" ]; then
     echo "built llama.cpp + entgguf patches with CUDA sm_$ARCH in ${SECONDS} s"
     BINL="$W/build/bin"
     LIBS=("$BINL"/libggml.so "$BINL"/libggml-base.so)
-    c++ -O2 -std=c++17 -I "$W/src/ggml/include" -I native native/cuda/test/entq_ggml_cuda_test.cpp native/test/test_main.cpp \
-        "${LIBS[@]}" -Wl,-rpath,"$PWD/$BINL" -o "$BINL/entq_ggml_cuda_test"
+    c++ -O2 -std=c++17 -I "$W/src/ggml/include" -I native native/ggml/test/entq_ggml_gpu_test.cpp native/test/test_main.cpp \
+        "${LIBS[@]}" -Wl,-rpath,"$PWD/$BINL" -o "$BINL/entq_ggml_gpu_test"
     c++ -O2 -std=c++17 -I "$W/src/ggml/include" -I native native/ggml/entq_dequantize_gguf.cpp \
         "${LIBS[@]}" -Wl,-rpath,"$PWD/$BINL" -o "$BINL/entq_dequantize_gguf"
-    echo "== ggml mul_mat on CUDA vs CPU vs f64 (native/cuda/test/entq_ggml_cuda_test.cpp), lane-stream layout"
-    "$BINL/entq_ggml_cuda_test" 2>&1 | tee "$LOG/entq_ggml_cuda_test.log"
+    echo "== ggml mul_mat on CUDA vs CPU vs f64 (native/ggml/test/entq_ggml_gpu_test.cpp), lane-stream layout"
+    ENTQ_GPU=CUDA "$BINL/entq_ggml_gpu_test" 2>&1 | tee "$LOG/entq_ggml_cuda_test.log"
     TEST_RC=${PIPESTATUS[0]}
     echo "== the same with ENTGGUF_CUDA_LAYOUT=0 (streams decoded in place, the older kernels)"
-    ENTGGUF_CUDA_LAYOUT=0 "$BINL/entq_ggml_cuda_test" 2>&1 | tee "$LOG/entq_ggml_cuda_test-inplace.log"
+    ENTQ_GPU=CUDA ENTGGUF_CUDA_LAYOUT=0 "$BINL/entq_ggml_gpu_test" 2>&1 | tee "$LOG/entq_ggml_cuda_test-inplace.log"
     [ "${PIPESTATUS[0]}" = 0 ] || TEST_RC=1
     CODED=$(ls "$CARRY"/models/entq-*.gguf | head -1)
     "$BINL/entq_dequantize_gguf" "$CODED" "$W/models/f16.gguf"

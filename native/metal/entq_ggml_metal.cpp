@@ -193,7 +193,8 @@ bool entq_ggml_metal_supports_op(ggml_metal_device_t dev, const ggml_tensor * op
     if (!ggml_is_contiguous(x) || !ggml_is_contiguous(op)) return false;
     // 32-bit element indices in the kernels: a column's offset and the scale pass over N x columns
     if ((uint64_t) ggml_nelements(op) > UINT32_MAX || (uint64_t) x->ne[0] * ENTQ_METAL_GEMV_COLS > UINT32_MAX) return false;
-    return kernels_for(dev) != nullptr;
+    // simd_sum: Apple GPUs from the A13/M1 on
+    return ggml_metal_device_get_props(dev)->has_simdgroup_reduction && kernels_for(dev) != nullptr;
 }
 
 size_t entq_ggml_metal_extra(const ggml_tensor * op) {

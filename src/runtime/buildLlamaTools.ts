@@ -1,6 +1,6 @@
 // Builds llama.cpp's command-line tools (llama-quantize, llama-perplexity, llama-bench, llama-imatrix,
 // test-backend-ops) from the same patched source as the runtime, with plain CMake (CPU, Release), so they
-// read entropy-coded GGUFs. Cached by the runtime's build id (patch set + native sources + release).
+// read entropy-coded GGUFs (on macOS with Metal, llama.cpp's default there). Cached by the runtime's build id (patch set + native sources + release).
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 
 import { packageRoot } from "../native/binding.js";
-import { defaultLog, resolveEntLlamaBuild } from "./buildLlama.js";
+import { defaultGpu, defaultLog, resolveEntLlamaBuild } from "./buildLlama.js";
 import type { LlamaSource } from "./prepareLlamaSource.js";
 
 // ggml-rpc-server (llama.cpp's rpc-server): `entgguf rpc-server`, a machine lending its memory to a client (`--rpc`; README "Across machines")
@@ -16,7 +16,7 @@ export const LLAMA_TOOL_NAMES = ["llama-quantize", "llama-perplexity", "llama-be
 export type LlamaToolName = (typeof LLAMA_TOOL_NAMES)[number];
 
 export interface LlamaTools {
-    /** the runtime's CPU build id: the same patch set and native sources */
+    /** the runtime's build id (CPU; Metal on macOS): the same patch set and native sources */
     buildId: string;
     source: LlamaSource;
     /** the CMake build tree */
@@ -196,15 +196,16 @@ function isCurrent(dir: string, buildId: string): boolean {
 
 /**
  * The patched llama.cpp tools for the current patch set and native sources, built when missing.
- * One CMake tree per release (.cache/tools/<release>-cpu/) is rebuilt incrementally when the build id
+ * One CMake tree per release (.cache/tools/<release>-cpu/, -metal on macOS) is rebuilt incrementally when the build id
  * changes (a native/cpu edit recompiles a file, not the tree); a stamp records the id it was built for.
  * A first build compiles ggml, llama, llama-common and the six tools: ~10 minutes on 2 busy cores.
  */
 export async function buildLlamaTools(options: BuildLlamaToolsOptions = {}): Promise<LlamaTools> {
     const log = options.log ?? defaultLog;
     const mode = options.build ?? "auto";
-    const runtime = await resolveEntLlamaBuild({ gpu: false, log });
-    const dir = join(packageRoot(), ".cache", "tools", `${runtime.source.release}-cpu`);
+    // on macOS llama.cpp's CMake builds Metal by default: the id then covers native/metal too
+    const runtime = await resolveEntLlamaBuild({ gpu: defaultGpu(), log });
+    const dir = join(packageRoot(), ".cache", "tools", `${runtime.source.release}-${runtime.gpu || "cpu"}`);
     const binDir = join(dir, "bin");
     const result: LlamaTools = { buildId: runtime.buildId, source: runtime.source, dir, binDir, tools: toolPaths(binDir) };
     if (mode !== "force" && isCurrent(dir, runtime.buildId)) return result;

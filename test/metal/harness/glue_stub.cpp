@@ -252,3 +252,6 @@ void ggml_metal_encoder_dispatch_threadgroups(ggml_metal_encoder_t e, int tg0, i
     }
     if (!err.empty()) problem(name + ": " + err);
 }
+
+// For the supports_op harness (main.c, plain C): a device whose library will not build.
+extern "C" void entq_glue_stub_fail_builds(ggml_metal_device_t dev) { stub::state().failing_device = dev; }
