@@ -3,15 +3,18 @@
 // A coded weight lives in a Metal buffer as its stream's bytes (ggml_nbytes =
 // the stream size; with mmap the buffer wraps the file's pages). Each weight
 // gets a cache entry on its first multiply, keyed by (device, address): its
-// stream read back once (ggml_backend_tensor_get: a memcpy from shared
-// memory, a blit from private), decoded by the reference decoder, re-encoded
-// as the GPU layout of tiles of lane streams (native/cuda/entq_tile_repack.h,
-// the layout the CUDA backend runs), and copied into a Metal buffer of its own
-// size. Entries die with the weight's buffer (entq_ggml_metal_forget from
+// stream read from shared memory, decoded by the reference decoder,
+// re-encoded as the GPU layout of tiles of lane streams (native/cuda/
+// entq_tile_repack.h, the layout the CUDA backend runs) into page-aligned host
+// memory mapped as a Metal buffer of its own. Entries die with the weight's buffer (entq_ggml_metal_forget from
 // free_buffer), so a later weight at the same address never meets a stale
 // layout. Command buffers are encoded on several threads: the cache and the
 // per-device library sit behind one mutex.
 #include "entq_ggml_metal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <map>
 #include <memory>
@@ -45,11 +48,13 @@ struct entq_kernels {
 };
 
 struct entq_weight {
-    ggml_metal_buffer_t buf = nullptr;  // the layout, in a Metal buffer of its own
+    void * host = nullptr;              // the layout, page-aligned host memory we own ...
+    ggml_metal_buffer_t buf = nullptr;  // ... wrapped as a shared Metal buffer
     ggml_metal_buffer_id id = {nullptr, 0};
     entq_tile_head head;
     ~entq_weight() {
-        if (buf) ggml_metal_buffer_free(buf);
+        if (buf) ggml_metal_buffer_free(buf);  // a mapped buffer leaves the memory to us
+        free(host);
     }
 };
 
@@ -112,20 +117,26 @@ ggml_metal_buffer_id buffer_id(const ggml_tensor * t) {
     return ggml_metal_buffer_get_id((ggml_metal_buffer_t) b->context, t);
 }
 
+// Nothing here waits for the GPU: the command buffers being encoded are already enqueued, so a blit
+// submitted now would wait behind them forever. The stream is read from shared memory (supports_op refuses
+// private buffers) and the layout is host memory mapped as a shared Metal buffer.
 std::unique_ptr<entq_weight> prepare(ggml_metal_device_t dev, const ggml_tensor * w) {
+    const ggml_backend_buffer_t b = w->view_src ? w->view_src->buffer : w->buffer;
+    if (!ggml_metal_buffer_is_shared((ggml_metal_buffer_t) b->context)) fail(w, "a coded weight in a private Metal buffer");
     const size_t S = ggml_nbytes(w);
-    std::vector<uint8_t> host(S > 0 ? S : 1);
-    ggml_backend_tensor_get(w, host.data(), 0, S);
     std::vector<entq_tile_chunk> blob;
     auto e = std::make_unique<entq_weight>();
     std::string err;
-    if (!entq_tile_repack(host.data(), S, (uint32_t) w->ne[0], (uint32_t) w->ne[1], w->name, blob, &e->head, err)) {
+    if (!entq_tile_repack((const uint8_t *) w->data, S, (uint32_t) w->ne[0], (uint32_t) w->ne[1], w->name, blob, &e->head, err)) {
         GGML_ABORT("entq: %s", err.c_str());
     }
-    e->buf = ggml_metal_buffer_init(dev, e->head.size, true);
-    if (!e->buf || !ggml_metal_buffer_get_base(e->buf)) fail(w, "could not allocate its Metal layout");
-    ggml_tensor all = bytes_of(ggml_metal_buffer_get_base(e->buf), e->head.size);
-    ggml_metal_buffer_set_tensor(e->buf, &all, blob.data(), 0, e->head.size);
+    const size_t page = (size_t) sysconf(_SC_PAGESIZE), size = (e->head.size + page - 1) / page * page;
+    if (posix_memalign(&e->host, page, size) != 0) fail(w, "no memory for its Metal layout");
+    memcpy(e->host, blob.data(), e->head.size);
+    memset((char *) e->host + e->head.size, 0, size - e->head.size);
+    e->buf = ggml_metal_buffer_map(dev, e->host, size, size);
+    if (!e->buf) fail(w, "could not map its Metal layout");
+    ggml_tensor all = bytes_of(e->host, e->head.size);
     e->id = ggml_metal_buffer_get_id(e->buf, &all);
     if (!e->id.metal) fail(w, "its Metal layout has no buffer");
     const double n = (double) w->ne[0] * w->ne[1];

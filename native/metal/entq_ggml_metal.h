@@ -28,7 +28,7 @@ size_t entq_ggml_metal_extra(const struct ggml_tensor * op);
  * at a time, or decode to f16 rows + ggml's mul_mm (`lib`: ggml's own
  * library) + row scales for larger batches. The weight's first multiply
  * repacks its stream into the GPU layout (native/cuda/entq_tile.h) in a
- * buffer of its own; a corrupt stream aborts naming the tensor (files are
+ * shared buffer of its own, without waiting for the GPU; a corrupt stream aborts naming the tensor (files are
  * checksummed at load before they get here). */
 void entq_ggml_metal_mul_mat(ggml_metal_device_t dev, ggml_metal_library_t lib, ggml_metal_encoder_t enc, const struct ggml_tensor * op);
 

@@ -8,6 +8,7 @@
 // arguments describe. It also checks what a real GPU would need: threadgroup
 // memory large enough and within 32 KB, grids that cover the output, and a
 // memory barrier between a dispatch and the next one that reads what it wrote.
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -54,9 +55,7 @@ struct ggml_metal_pipeline {
 struct ggml_metal_cv {
     int n = 0;
 };
-struct ggml_metal_buffer {
-    std::vector<std::max_align_t> mem;
-};
+struct ggml_metal_buffer {};
 
 // ---- libraries and pipelines ----
 
@@ -131,22 +130,18 @@ const struct ggml_metal_device_props * ggml_metal_device_get_props(ggml_metal_de
 ggml_metal_device_t ggml_metal_device_init(int, int) { return nullptr; }
 void ggml_metal_device_free(ggml_metal_device_t) {}
 
-// ---- buffers: host memory; an id is the address itself ----
+// ---- buffers: host memory, shared; an id is the address itself ----
 
-ggml_metal_buffer_t ggml_metal_buffer_init(ggml_metal_device_t, size_t size, bool) {
+ggml_metal_buffer_t ggml_metal_buffer_map(ggml_metal_device_t, void * ptr, size_t, size_t) {
+    if ((uintptr_t) ptr % 4096) problem("buffer_map: memory not page-aligned");
     stub::state().live_buffers++;
-    auto * b = new ggml_metal_buffer;
-    b->mem.resize(size / sizeof(std::max_align_t) + 1);
-    return b;
+    return new ggml_metal_buffer;
 }
 void ggml_metal_buffer_free(ggml_metal_buffer_t buf) {
     stub::state().live_buffers--;
     delete buf;
 }
-void * ggml_metal_buffer_get_base(ggml_metal_buffer_t buf) { return buf->mem.data(); }
-void ggml_metal_buffer_set_tensor(ggml_metal_buffer_t, struct ggml_tensor * tensor, const void * data, size_t offset, size_t size) {
-    std::memcpy((char *) tensor->data + offset, data, size);
-}
+bool ggml_metal_buffer_is_shared(ggml_metal_buffer_t) { return true; }
 struct ggml_metal_buffer_id ggml_metal_buffer_get_id(ggml_metal_buffer_t, const struct ggml_tensor * t) { return {t->data, 0}; }
 
 // ---- the encoder: each dispatch runs at once ----
