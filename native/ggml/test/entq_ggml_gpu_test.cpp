@@ -34,6 +34,19 @@ ggml_backend_dev_t gpu_device() {
 
 bool is_cuda(ggml_backend_dev_t d) { return std::strncmp(ggml_backend_dev_name(d), "CUDA", 4) == 0; }
 
+// Computes gf `runs` times into y (sized by the caller) from yt: false when a run fails or differs from the first.
+bool compute_runs(ggml_backend_t backend, ggml_cgraph * gf, ggml_tensor * yt, int runs, std::vector<float> & y) {
+    bool same = true;
+    for (int r = 0; r < runs; r++) {
+        if (ggml_backend_graph_compute(backend, gf) != GGML_STATUS_SUCCESS) same = false;
+        std::vector<float> out(y.size());
+        ggml_backend_tensor_get(yt, out.data(), 0, out.size() * sizeof(float));
+        if (r > 0 && std::memcmp(out.data(), y.data(), out.size() * sizeof(float)) != 0) same = false;
+        y = out;
+    }
+    return same;
+}
+
 // y = mul_mat(view, x) computed by `backend`, the blob and x in its buffer; `runs` times (a second
 // run takes the cached table and, on CUDA, may be captured as a graph): every run must agree.
 bool run_mul_mat(ggml_backend_t backend, const Coded & c, const std::vector<float> & x, uint32_t B, int runs, std::vector<float> & y) {
@@ -48,14 +61,7 @@ bool run_mul_mat(ggml_backend_t backend, const Coded & c, const std::vector<floa
     ggml_backend_tensor_set(w->view_src, c.stream.data(), 0, c.stream.size());
     ggml_backend_tensor_set(xt, x.data(), 0, x.size() * sizeof(float));
     y.assign((size_t) c.N * B, 0.0f);
-    bool same = true;
-    for (int r = 0; r < runs; r++) {
-        if (ggml_backend_graph_compute(backend, gf) != GGML_STATUS_SUCCESS) same = false;
-        std::vector<float> out(y.size());
-        ggml_backend_tensor_get(yt, out.data(), 0, out.size() * sizeof(float));
-        if (r > 0 && std::memcmp(out.data(), y.data(), out.size() * sizeof(float)) != 0) same = false;
-        y = out;
-    }
+    const bool same = compute_runs(backend, gf, yt, runs, y);
     ggml_backend_buffer_free(buf);
     return same;
 }
@@ -158,14 +164,7 @@ bool run_mul_mat_id(ggml_backend_t backend, const Coded & c, const std::vector<f
     ggml_backend_tensor_set(xt, x.data(), 0, x.size() * sizeof(float));
     ggml_backend_tensor_set(it, ids.data(), 0, ids.size() * sizeof(int32_t));
     y.assign((size_t) (c.N / c.E) * n_used * T, 0.0f);
-    bool same = true;
-    for (int r = 0; r < runs; r++) {
-        if (ggml_backend_graph_compute(backend, gf) != GGML_STATUS_SUCCESS) same = false;
-        std::vector<float> out(y.size());
-        ggml_backend_tensor_get(yt, out.data(), 0, out.size() * sizeof(float));
-        if (r > 0 && std::memcmp(out.data(), y.data(), out.size() * sizeof(float)) != 0) same = false;
-        y = out;
-    }
+    const bool same = compute_runs(backend, gf, yt, runs, y);
     ggml_backend_buffer_free(buf);
     return same;
 }
