@@ -34,8 +34,17 @@ ggml_backend_dev_t gpu_device() {
 
 bool is_cuda(ggml_backend_dev_t d) { return std::strncmp(ggml_backend_dev_name(d), "CUDA", 4) == 0; }
 
-// Computes gf `runs` times into y (sized by the caller) from yt: false when a run fails or differs from the first.
-bool compute_runs(ggml_backend_t backend, ggml_cgraph * gf, ggml_tensor * yt, int runs, std::vector<float> & y) {
+// Allocates the graph of yt in `backend`'s buffer, uploads the stream, x (and the expert ids), then
+// computes it `runs` times into y (sized by the caller): false when a run fails or differs from the first.
+bool run_graph(ggml_backend_t backend, ggml_context * ctx, const Coded & c, ggml_tensor * w, ggml_tensor * xt, const std::vector<float> & x,
+               ggml_tensor * yt, int runs, std::vector<float> & y, ggml_tensor * it = nullptr, const std::vector<int32_t> * ids = nullptr) {
+    ggml_cgraph * gf = ggml_new_graph(ctx);
+    ggml_build_forward_expand(gf, yt);
+    ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(ctx, backend);
+    if (!buf) return false;
+    ggml_backend_tensor_set(w->view_src, c.stream.data(), 0, c.stream.size());
+    ggml_backend_tensor_set(xt, x.data(), 0, x.size() * sizeof(float));
+    if (it) ggml_backend_tensor_set(it, ids->data(), 0, ids->size() * sizeof(int32_t));
     bool same = true;
     for (int r = 0; r < runs; r++) {
         if (ggml_backend_graph_compute(backend, gf) != GGML_STATUS_SUCCESS) same = false;
@@ -44,6 +53,7 @@ bool compute_runs(ggml_backend_t backend, ggml_cgraph * gf, ggml_tensor * yt, in
         if (r > 0 && std::memcmp(out.data(), y.data(), out.size() * sizeof(float)) != 0) same = false;
         y = out;
     }
+    ggml_backend_buffer_free(buf);
     return same;
 }
 
@@ -54,16 +64,8 @@ bool run_mul_mat(ggml_backend_t backend, const Coded & c, const std::vector<floa
     ggml_tensor * w = coded_view(g.ctx, c);
     ggml_tensor * xt = ggml_new_tensor_2d(g.ctx, GGML_TYPE_F32, c.K, B);
     ggml_tensor * yt = ggml_mul_mat(g.ctx, w, xt);
-    ggml_cgraph * gf = ggml_new_graph(g.ctx);
-    ggml_build_forward_expand(gf, yt);
-    ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(g.ctx, backend);
-    if (!buf) return false;
-    ggml_backend_tensor_set(w->view_src, c.stream.data(), 0, c.stream.size());
-    ggml_backend_tensor_set(xt, x.data(), 0, x.size() * sizeof(float));
     y.assign((size_t) c.N * B, 0.0f);
-    const bool same = compute_runs(backend, gf, yt, runs, y);
-    ggml_backend_buffer_free(buf);
-    return same;
+    return run_graph(backend, g.ctx, c, w, xt, x, yt, runs, y);
 }
 
 double nmse(const std::vector<float> & a, const std::vector<float> & ref) {
@@ -156,17 +158,8 @@ bool run_mul_mat_id(ggml_backend_t backend, const Coded & c, const std::vector<f
     ggml_tensor * xt = ggml_new_tensor_3d(g.ctx, GGML_TYPE_F32, c.K, xcols, T);
     ggml_tensor * it = ggml_new_tensor_2d(g.ctx, GGML_TYPE_I32, n_used, T);
     ggml_tensor * yt = ggml_mul_mat_id(g.ctx, w, xt, it);
-    ggml_cgraph * gf = ggml_new_graph(g.ctx);
-    ggml_build_forward_expand(gf, yt);
-    ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(g.ctx, backend);
-    if (!buf) return false;
-    ggml_backend_tensor_set(w->view_src, c.stream.data(), 0, c.stream.size());
-    ggml_backend_tensor_set(xt, x.data(), 0, x.size() * sizeof(float));
-    ggml_backend_tensor_set(it, ids.data(), 0, ids.size() * sizeof(int32_t));
     y.assign((size_t) (c.N / c.E) * n_used * T, 0.0f);
-    const bool same = compute_runs(backend, gf, yt, runs, y);
-    ggml_backend_buffer_free(buf);
-    return same;
+    return run_graph(backend, g.ctx, c, w, xt, x, yt, runs, y, it, &ids);
 }
 
 }  // namespace
