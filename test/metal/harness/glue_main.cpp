@@ -82,7 +82,6 @@ static double multiply(const Coded & c, int64_t B1, int64_t B2, std::vector<std:
 }
 
 int main() {
-    ggml_backend_load_all();
     // the ops coded weights meet, and what the backend answers
     {
         const Coded c = make_coded(256, 64, ENTQ_CODES_E4M3, 0, 1);
