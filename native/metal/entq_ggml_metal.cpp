@@ -6,9 +6,9 @@
 // stream read from shared memory, decoded by the reference decoder,
 // re-encoded as the GPU layout of tiles of lane streams (native/cuda/
 // entq_tile_repack.h, the layout the CUDA backend runs) into page-aligned host
-// memory mapped as a Metal buffer of its own. Entries die with the weight's buffer (entq_ggml_metal_forget from
-// free_buffer), so a later weight at the same address never meets a stale
-// layout. Command buffers are encoded on several threads: the cache and the
+// memory mapped as a Metal buffer of its own. Entries die with the weight's
+// buffer (entq_ggml_metal_forget from free_buffer), so a later weight at the
+// same address never meets a stale layout. Command buffers are encoded on several threads: the cache and the
 // per-device library sit behind one mutex.
 #include "entq_ggml_metal.h"
 
