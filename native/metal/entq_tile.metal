@@ -136,17 +136,19 @@ template <int B> struct entq_mtl_sink_gemv {
     float scale_base;
     float acc[B];
 
+    // 32-bit indices: the glue takes at most 8 columns of K < 2^29 at a time, and dst holds fewer than 2^32
+    // elements (entq_ggml_metal_supports_op)
     void symbol(uint k, entq_mtl_tslot e) {
-        for (int c = 0; c < B; c++) {
-            acc[c] = fma(e.value, x[(ulong)c * ldx + k], acc[c]);
+        for (uint c = 0; c < B; c++) {
+            acc[c] = fma(e.value, x[c * ldx + k], acc[c]);
         }
     }
     void end_row(uint r, ushort lane) {
         const float s = scale_base * float(scales[r]);
-        for (int c = 0; c < B; c++) {
+        for (uint c = 0; c < B; c++) {
             const float total = simd_sum(acc[c]);
             if (lane == 0) {
-                y[(ulong)c * ldy + r] = total * s;
+                y[c * ldy + r] = total * s;
             }
             acc[c] = 0.0f;
         }
