@@ -224,10 +224,11 @@ void checkCase(const char *what, uint32_t K, uint32_t N, uint32_t kind, uint32_t
 TEST(metal_shim_shapes_kinds_prob_bits) {
     cases_run = 0;
     worst_gemv = worst_f16_path = 0;
-    const uint32_t shapes[][2] = {{31, 37}, {1000, 9}, {4096, 5}, {4097, 3}, {300, 130}};
+    // the CUDA twin's shapes and table precisions, and one with many tiles per threadgroup
+    const uint32_t shapes[][2] = {{31, 37}, {1000, 9}, {4096, 5}, {4097, 3}, {11008, 3}, {300, 130}};
     for (auto &s : shapes)
         for (uint32_t kind : {ENTQ_CODES_E4M3, ENTQ_CODES_INT8})
-            for (uint32_t pb : {8u, 11u, 12u}) {
+            for (uint32_t pb = 8; pb <= 12; pb++) {
                 char what[96];
                 snprintf(what, sizeof what, "K=%u N=%u kind=%u pb=%u", s[0], s[1], kind, pb);
                 checkCase(what, s[0], s[1], kind, pb, Dist::Laplace, 0, pb == 11);
