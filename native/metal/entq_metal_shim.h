@@ -139,6 +139,11 @@ inline std::string lane_list(const std::vector<int> &lanes) {
     return s;
 }
 
+/* "lane 7 waits" / "lanes 0-15 wait" */
+inline std::string some(const char *what, const std::vector<int> &who, const char *one, const char *many) {
+    return std::string(what) + (who.size() == 1 ? " " : "s ") + lane_list(who) + " " + (who.size() == 1 ? one : many);
+}
+
 inline std::string where(const Fiber &f) {
     switch (f.wait) {
     case Wait::Done: return "returned";
@@ -193,8 +198,8 @@ inline std::string dispatch(uint n_tg, uint n_sg, size_t smem, const std::functi
                     for (int l = 0; l < 32; l++)
                         if (where(lanes[l]) == where(a)) here.push_back(l);
                     err = std::string("divergent ") + a.what + " at " + a.file + ":" + std::to_string(a.line) + " in threadgroup " + std::to_string(g) +
-                          ", simdgroup " + std::to_string(sg) + ": lanes " + lane_list(here) + " wait there, lanes " + lane_list(elsewhere) +
-                          " are elsewhere (lane " + std::to_string(elsewhere[0]) + " " + where(lanes[elsewhere[0]]) + ")";
+                          ", simdgroup " + std::to_string(sg) + ": " + some("lane", here, "waits", "wait") + " there, " +
+                          some("lane", elsewhere, "is", "are") + " elsewhere (lane " + std::to_string(elsewhere[0]) + " " + where(lanes[elsewhere[0]]) + ")";
                     break;
                 }
                 /* simd_sum: the butterfly order of a CUDA warp's shuffle reduction, the same result in every lane */
@@ -228,7 +233,7 @@ inline std::string dispatch(uint n_tg, uint n_sg, size_t smem, const std::functi
                 std::vector<int> here, elsewhere;
                 for (uint t = 0; t < n; t++) (where(s.fibers[t]) == where(*first) ? here : elsewhere).push_back((int)t);
                 err = std::string("divergent threadgroup_barrier at ") + first->file + ":" + std::to_string(first->line) + " in threadgroup " + std::to_string(g) +
-                      ": threads " + lane_list(here) + " wait there, threads " + lane_list(elsewhere) + " are elsewhere (thread " +
+                      ": " + some("thread", here, "waits", "wait") + " there, " + some("thread", elsewhere, "is", "are") + " elsewhere (thread " +
                       std::to_string(elsewhere[0]) + " " + where(s.fibers[(size_t)elsewhere[0]]) + ")";
                 break;
             }
